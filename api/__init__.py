@@ -1,0 +1,1 @@
+"""The REST API (FastAPI): accepts recordings, enqueues jobs, serves results. Never runs ML."""

@@ -1,0 +1,99 @@
+"""The analysis JSON: one schema shared by ``emotrace analyze``, the job API and the web page.
+
+Documented in README ("Result schema"). Times are seconds (floats, millisecond precision) from
+the start of the recording; every probability map holds all 8 emotions of :data:`ml.EMOTIONS`,
+in that order, summing to 1. Adding optional fields is backwards compatible; renaming or
+removing one is a new ``schema_version``.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = "1.0"
+
+Probs = dict[str, float]
+"""Emotion name -> probability, all 8 emotions, in :data:`ml.EMOTIONS` order."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VideoInfo(_Model):
+    duration_s: float = Field(ge=0, description="container duration, seconds")
+    fps: float = Field(ge=0, description="average native frame rate of the video stream")
+    width: int = Field(ge=0, description="display width after rotation metadata")
+    height: int = Field(ge=0, description="display height after rotation metadata")
+    rotation: int = Field(0, description="clockwise rotation applied from container metadata, degrees")
+    codec: str | None = None
+
+
+class Frame(_Model):
+    """One sampled instant. A frame without a face is kept (``face: false``), never dropped."""
+
+    t: float = Field(ge=0, description="presentation time, seconds")
+    face: bool
+    box: tuple[int, int, int, int] | None = Field(None, description="face box x, y, w, h in display pixels")
+    probs: Probs | None = Field(None, description="raw classifier output; null without a face")
+
+
+class Segment(_Model):
+    """A run of frames whose smoothed dominant emotion stays the same; never spans a no-face gap."""
+
+    start: float
+    end: float
+    emotion: str
+    frames: int
+    mean_probs: Probs
+
+
+class MinuteBin(_Model):
+    minute: int
+    start: float
+    end: float
+    frames: int
+    face_frames: int
+    face_visible_ratio: float
+    mean_probs: Probs | None
+    dominant_emotion: str | None
+
+
+class Summary(_Model):
+    duration_s: float = Field(description="length of the analysed range, seconds")
+    frames: int
+    face_frames: int
+    face_visible_ratio: float
+    dominant_emotion: str | None = Field(description="largest time share; null when no face was seen")
+    mean_probs: Probs | None = Field(description="mean smoothed probabilities over face frames")
+    time_share: Probs = Field(description="share of face-visible time each emotion dominates (sums to 1, or all 0)")
+
+
+class TranscriptSegment(_Model):
+    start: float
+    end: float
+    speaker: str | None = None
+    text: str | None = None
+    face_frames: int
+    mean_probs: Probs | None
+    dominant_emotion: str | None
+
+
+class AnalysisSettings(_Model):
+    sample_fps: float
+    start_s: float
+    end_s: float
+    detector: str
+    smoothing: str
+    model: str
+
+
+class Analysis(_Model):
+    schema_version: str = SCHEMA_VERSION
+    video: VideoInfo
+    analysis: AnalysisSettings
+    frames: list[Frame]
+    segments: list[Segment]
+    timeline: list[MinuteBin]
+    summary: Summary
+    transcript: list[TranscriptSegment] | None = None

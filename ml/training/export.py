@@ -1,0 +1,106 @@
+"""Export the trained Keras network to the ONNX file ONNX Runtime serves, and prove parity.
+
+The exported graph is the whole serving function: 48x48 gray face in [0, 255] -> probabilities.
+Temperature scaling (and flip test-time augmentation, when chosen) is baked in, so
+:class:`ml.classifier.EmotionClassifier` has no numerical code of its own to get wrong.
+
+    python -m ml.training.export --run runs/emotion --out ml/weights
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ml import EMOTIONS
+from ml.training.model import INPUT_SIZE
+
+ONNX_NAME = "emotion.onnx"
+META_NAME = "emotion.json"
+OPSET = 17
+
+
+def serving_function(model: keras.Model, *, temperature: float, flip_tta: bool) -> tf.types.experimental.PolymorphicFunction:
+    spec = tf.TensorSpec((None, INPUT_SIZE, INPUT_SIZE, 1), tf.float32, name="face")
+
+    @tf.function(input_signature=[spec])
+    def serve(face: tf.Tensor) -> tf.Tensor:
+        logits = model(face, training=False)
+        if flip_tta:
+            logits = (logits + model(tf.reverse(face, axis=[2]), training=False)) / 2.0
+        return tf.identity(tf.nn.softmax(logits / temperature, axis=-1), name="probs")
+
+    return serve
+
+
+def export_onnx(
+    model: keras.Model, out_dir: Path, *, temperature: float, flip_tta: bool, metadata: dict[str, object]
+) -> Path:
+    """Write ``emotion.onnx`` and ``emotion.json`` atomically; returns the ONNX path."""
+    import tf2onnx
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    function = serving_function(model, temperature=temperature, flip_tta=flip_tta)
+    proto, _ = tf2onnx.convert.from_function(
+        function, input_signature=function.input_signature, opset=OPSET
+    )
+    onnx_path = out_dir / ONNX_NAME
+    tmp = onnx_path.with_suffix(".tmp")
+    tmp.write_bytes(proto.SerializeToString())
+    os.replace(tmp, onnx_path)
+    meta = {
+        "labels": list(EMOTIONS),
+        "input": {"name": proto.graph.input[0].name, "size": INPUT_SIZE, "channels": 1, "range": [0, 255]},
+        "output": proto.graph.output[0].name,
+        "temperature": temperature,
+        "flip_tta": flip_tta,
+        "sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
+        **metadata,
+    }
+    meta_path = out_dir / META_NAME
+    meta_path.with_suffix(".tmp").write_text(json.dumps(meta, indent=2) + "\n")
+    os.replace(meta_path.with_suffix(".tmp"), meta_path)
+    return onnx_path
+
+
+def parity_gap(model: keras.Model, onnx_path: Path, faces: np.ndarray, *, temperature: float, flip_tta: bool) -> float:
+    """Largest absolute probability difference between Keras and ONNX Runtime on ``faces``."""
+    import onnxruntime as ort
+
+    expected = serving_function(model, temperature=temperature, flip_tta=flip_tta)(tf.constant(faces)).numpy()
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    actual = session.run(None, {session.get_inputs()[0].name: faces})[0]
+    return float(np.abs(expected - actual).max())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Export a training run to ONNX for serving.")
+    parser.add_argument("--run", required=True, type=Path, help="training run directory (final.keras, result.json)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "weights")
+    parser.add_argument("--no-flip-tta", action="store_true", help="serve one pass instead of plain + mirrored")
+    args = parser.parse_args(argv)
+    model = keras.models.load_model(args.run / "final.keras", compile=False)
+    result = json.loads((args.run / "result.json").read_text())
+    config = json.loads((args.run / "config.json").read_text())
+    flip_tta = not args.no_flip_tta
+    onnx_path = export_onnx(
+        model,
+        args.out,
+        temperature=float(result["temperature"]),
+        flip_tta=flip_tta,
+        metadata={"training": {"config": config, "result": result}},
+    )
+    faces = np.random.default_rng(0).integers(0, 256, (16, INPUT_SIZE, INPUT_SIZE, 1)).astype(np.float32)
+    gap = parity_gap(model, onnx_path, faces, temperature=float(result["temperature"]), flip_tta=flip_tta)
+    print(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB); max |keras - onnx| = {gap:.2e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,264 @@
+"""Train the emotion model from scratch to the shipped weights: one command, resumable.
+
+    python -m ml.training.train --data ../shared/data/ferplus \\
+        --imagenet ../shared/weights/mobilenetv2_imagenet/mobilenet_v2_1.0_224_imagenet_dequant.npz \\
+        --out runs/emotion
+
+Recipe (each step measured on FER+ Valid; Test is never looked at here):
+
+1. ImageNet MobileNetV2 from the folded-BN npz, BatchNorm statistics re-estimated on FER faces
+   (:func:`ml.training.model.calibrate_batchnorm`) so fine-tuning starts from the ImageNet function.
+2. Phase 1, frozen backbone: pooled features are computed once (plain and flipped) and cached on
+   disk; the linear head is fitted on them in seconds. Caching turns this phase from epochs of
+   backbone passes into one.
+3. Phase 2, full fine-tuning at 96x96 with augmentation (flip, +-15 deg rotation, zoom, shift,
+   brightness, contrast), FER+ soft vote distributions as targets (they carry the ambiguity of rare
+   classes better than hard labels or class weights), AdamW with warm-up and cosine decay.
+4. The epoch with the best Valid majority accuracy is kept; its temperature is fitted on Valid.
+
+Every epoch is checkpointed atomically (Keras ``BackupAndRestore``): rerunning the same command
+after an interruption continues where it stopped. ``config.json`` beside the checkpoints records
+the resolved arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ml.training.data import FerSplit, load_split, majority_labels, soft_labels, trainable_mask
+from ml.training.model import backbone_of, build_emotion_model, calibrate_batchnorm, load_imagenet_npz
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str
+    imagenet: str
+    out: str
+    resolution: int = 96
+    epochs: int = 14
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    weight_decay: float = 5e-5
+    head_epochs: int = 30
+    calibration_faces: int = 1024
+    seed: int = 1234
+    max_train_faces: int | None = None  # smoke runs only
+
+
+def _atomic_write_json(path: Path, payload: object) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _training_arrays(split: FerSplit) -> tuple[np.ndarray, np.ndarray]:
+    keep = trainable_mask(split.votes)
+    faces = split.images[keep][..., None].astype(np.float32)
+    return faces, soft_labels(split.votes[keep])
+
+
+def _augmenter(seed: int) -> keras.Sequential:
+    return keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal", seed=seed),
+            keras.layers.RandomRotation(15 / 360, fill_mode="reflect", seed=seed + 1),
+            keras.layers.RandomZoom((-0.1, 0.1), fill_mode="reflect", seed=seed + 2),
+            keras.layers.RandomTranslation(0.08, 0.08, fill_mode="reflect", seed=seed + 3),
+            keras.layers.RandomBrightness(0.2, value_range=(0, 255), seed=seed + 4),
+            keras.layers.RandomContrast(0.25, value_range=(0, 255), seed=seed + 5),
+        ],
+        name="augment",
+    )
+
+
+def majority_accuracy(logits: np.ndarray, votes: np.ndarray) -> float:
+    labels = majority_labels(votes)
+    keep = labels >= 0
+    return float((logits[keep].argmax(axis=1) == labels[keep]).mean())
+
+
+def predict_logits(model: keras.Model, faces: np.ndarray, *, flip_tta: bool, batch_size: int = 256) -> np.ndarray:
+    logits = model.predict(faces, batch_size=batch_size, verbose=0)
+    if flip_tta:
+        logits = (logits + model.predict(faces[:, :, ::-1], batch_size=batch_size, verbose=0)) / 2
+    return np.asarray(logits, np.float32)
+
+
+def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
+    """Temperature minimising soft-target NLL on held-out faces (Guo et al. 2017), by grid search:
+    one parameter, so a grid is exact enough and cannot diverge."""
+    best_t, best_nll = 1.0, np.inf
+    for t in np.arange(0.5, 3.0, 0.01):
+        z = logits / t
+        z = z - z.max(axis=1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        nll = float(-(targets * log_p).sum(axis=1).mean())
+        if nll < best_nll:
+            best_t, best_nll = float(t), nll
+    return round(best_t, 2)
+
+
+def train(config: TrainConfig) -> dict[str, object]:
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write_json(out / "config.json", asdict(config))
+    keras.utils.set_random_seed(config.seed)
+    started = time.monotonic()
+
+    train_split = load_split(Path(config.data), "train")
+    valid_split = load_split(Path(config.data), "valid")
+    x_train, y_train = _training_arrays(train_split)
+    if config.max_train_faces:
+        x_train, y_train = x_train[: config.max_train_faces], y_train[: config.max_train_faces]
+    x_valid = valid_split.images[..., None].astype(np.float32)
+    y_valid = soft_labels(valid_split.votes)
+    print(f"train faces {len(x_train)} | valid faces {len(x_valid)}", flush=True)
+
+    model = build_emotion_model(config.resolution)
+    head_path = out / "phase1_head.weights.h5"
+    backup_dir = out / "backup"
+    resuming = backup_dir.exists()
+    if not resuming:
+        load_imagenet_npz(backbone_of(model), Path(config.imagenet))
+        rng = np.random.default_rng(config.seed)
+        sample = x_train[rng.permutation(len(x_train))[: config.calibration_faces]]
+        calibrate_batchnorm(model, (sample[i : i + 128] for i in range(0, len(sample), 128)))
+        _fit_head_on_cached_features(model, x_train, y_train, x_valid, y_valid, config, out)
+        model.save_weights(head_path)
+    phase1_s = time.monotonic() - started
+
+    steps_per_epoch = len(x_train) // config.batch_size
+    total_steps = steps_per_epoch * config.epochs
+    warmup = max(1, steps_per_epoch // 2)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / 20,
+        decay_steps=max(1, total_steps - warmup),
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup,
+        alpha=0.01,
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+    )
+    augment = _augmenter(config.seed)
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((x_train, y_train))
+        .shuffle(len(x_train), seed=config.seed, reshuffle_each_iteration=True)
+        .batch(config.batch_size, drop_remainder=True)
+        .map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(2)
+    )
+    best_path = out / "best.weights.h5"
+    history_path = out / "history.json"
+    tracker = _ValidTracker(x_valid, valid_split.votes, best_path, history_path)
+    model.fit(
+        dataset,
+        epochs=config.epochs,
+        callbacks=[keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False), tracker],
+        verbose=2,
+    )
+    model.load_weights(best_path)
+    logits = predict_logits(model, x_valid, flip_tta=True)
+    temperature = fit_temperature(logits, y_valid)
+    result = {
+        "best_epoch": tracker.best_epoch,
+        "valid_majority_accuracy": majority_accuracy(logits, valid_split.votes),
+        "temperature": temperature,
+        "phase1_seconds": round(phase1_s, 1),
+        "train_seconds": round(time.monotonic() - started, 1),
+    }
+    _atomic_write_json(out / "result.json", result)
+    model.save(out / "final.keras")
+    print(json.dumps(result), flush=True)
+    return result
+
+
+class _ValidTracker(keras.callbacks.Callback):
+    """Scores Valid majority accuracy after each epoch and keeps the best weights.
+
+    State lives in ``history.json`` so a resumed run still knows the best epoch so far.
+    """
+
+    def __init__(self, x_valid: np.ndarray, votes: np.ndarray, best_path: Path, history_path: Path) -> None:
+        super().__init__()
+        self.x_valid, self.votes = x_valid, votes
+        self.best_path, self.history_path = best_path, history_path
+        self.history: list[dict[str, float]] = json.loads(history_path.read_text()) if history_path.exists() else []
+
+    @property
+    def best_epoch(self) -> int:
+        return int(max(self.history, key=lambda h: h["valid_acc"])["epoch"]) if self.history else -1
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        acc = majority_accuracy(predict_logits(self.model, self.x_valid, flip_tta=False), self.votes)
+        best = max((h["valid_acc"] for h in self.history if h["epoch"] != epoch), default=-1.0)
+        self.history = [h for h in self.history if h["epoch"] != epoch]
+        self.history.append({"epoch": epoch, "valid_acc": acc, "loss": float((logs or {}).get("loss", 0.0))})
+        if acc > best:
+            tmp = self.best_path.with_name("best.tmp.weights.h5")
+            self.model.save_weights(tmp)
+            os.replace(tmp, self.best_path)
+        _atomic_write_json(self.history_path, self.history)
+        print(f"epoch {epoch + 1}: valid majority accuracy {acc:.4f} (best {max(acc, best):.4f})", flush=True)
+
+
+def _fit_head_on_cached_features(
+    model: keras.Model,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_valid: np.ndarray,
+    y_valid: np.ndarray,
+    config: TrainConfig,
+    out: Path,
+) -> None:
+    """Phase 1: frozen backbone. Features are computed once per face (and its mirror image) and
+    cached, then the head is trained on them; same logits as training the frozen network end to end."""
+    cache = out / f"features_r{config.resolution}_n{len(x_train)}.npz"
+    features_model = keras.Model(model.input, model.get_layer("head_dropout").input)
+    if cache.exists():
+        cached = np.load(cache)
+        f_train, f_valid = cached["train"], cached["valid"]
+    else:
+        f_plain = features_model.predict(x_train, batch_size=256, verbose=0)
+        f_flip = features_model.predict(x_train[:, :, ::-1], batch_size=256, verbose=0)
+        f_train = np.concatenate([f_plain, f_flip])
+        f_valid = features_model.predict(x_valid, batch_size=256, verbose=0)
+        np.savez(cache.with_suffix(".tmp.npz"), train=f_train, valid=f_valid)
+        os.replace(cache.with_suffix(".tmp.npz"), cache)
+    targets = np.concatenate([y_train, y_train])
+    dense = model.get_layer("emotion_logits")
+    head = keras.Sequential([keras.Input((f_train.shape[1],)), keras.layers.Dropout(0.2), dense])
+    head.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    head.fit(f_train, targets, batch_size=256, epochs=config.head_epochs, verbose=0, shuffle=True)
+    valid_logits = head.predict(f_valid, verbose=0)
+    valid_acc = float((valid_logits.argmax(1) == y_valid.argmax(1))[y_valid.sum(1) > 0].mean())
+    print(f"phase 1 (frozen backbone, cached features): valid top-vote accuracy {valid_acc:.4f}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="FER+ root (image folders or fer2013.csv) with fer2013new.csv")
+    parser.add_argument("--imagenet", required=True, help="MobileNetV2 ImageNet folded-BN .npz")
+    parser.add_argument("--out", required=True, help="run directory: checkpoints, history, result")
+    defaults = TrainConfig(data="", imagenet="", out="")
+    for name in ("resolution", "epochs", "batch_size", "head_epochs", "seed", "calibration_faces"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
+    for name in ("learning_rate", "weight_decay"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
+    parser.add_argument("--max-train-faces", type=int, default=None, help="smoke runs only")
+    args = parser.parse_args(argv)
+    train(TrainConfig(**vars(args)))
+
+
+if __name__ == "__main__":
+    main()
