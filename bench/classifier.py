@@ -1,0 +1,91 @@
+"""Classifier throughput: the serving runtime (ONNX Runtime) against plain TensorFlow, one run.
+
+    python bench/classifier.py [--batch 32] [--repeats 20] [--json out.json]
+
+Both run the same serving function (upsampling, flip averaging when the shipped model uses it,
+temperature, softmax) on the same batch of 48x48 faces, after a warm-up, and report the median
+over repeats. The TensorFlow side uses the training run's weights when ``runs/emotion/final.keras``
+exists, else the same architecture untrained: throughput does not depend on weight values.
+Needs the ``train`` extra for the TensorFlow half; prints the ONNX figure alone without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ml.classifier import EmotionClassifier  # noqa: E402
+
+TARGET_FACES_PER_S = 500.0
+
+
+def median_rate(run: Callable[[], object], faces: int, repeats: int) -> float:
+    run()
+    run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return faces / statistics.median(times)
+
+
+def tensorflow_runner(meta: dict[str, object], batch: np.ndarray) -> tuple[Callable[[], object], str]:
+    import keras
+    import tensorflow as tf
+
+    from ml.training.export import serving_function
+    from ml.training.model import build_emotion_model
+
+    run_model = Path("runs/emotion/final.keras")
+    if run_model.exists():
+        model, source = keras.models.load_model(run_model, compile=False), "trained weights"
+    else:
+        training = meta.get("training", {})
+        config = training.get("config", {}) if isinstance(training, dict) else {}
+        model, source = build_emotion_model(int(config.get("resolution", 96))), "untrained, same architecture"
+    function = serving_function(model, temperature=float(meta.get("temperature", 1.0)), flip_tta=bool(meta.get("flip_tta")))
+    tensor = tf.constant(batch)
+    return (lambda: function(tensor).numpy()), source
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--json", dest="json_out")
+    args = parser.parse_args()
+
+    classifier = EmotionClassifier.load()
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 256, (48, 48), dtype=np.uint8) for _ in range(args.batch)]
+    batch = classifier.preprocess(crops)
+    results: dict[str, object] = {"batch": args.batch, "flip_tta": classifier.metadata.get("flip_tta")}
+    ort_rate = median_rate(lambda: classifier.predict(crops), args.batch, args.repeats)
+    results["onnxruntime_faces_per_s"] = round(ort_rate, 1)
+    line = f"batch {args.batch} | onnxruntime {ort_rate:.0f} faces/s"
+    try:
+        run_tf, source = tensorflow_runner(classifier.metadata, batch)
+    except ImportError:
+        line += " | tensorflow not installed (pip install -e '.[train]')"
+    else:
+        tf_rate = median_rate(run_tf, args.batch, args.repeats)
+        results.update(tensorflow_faces_per_s=round(tf_rate, 1), tensorflow_weights=source, speedup=round(ort_rate / tf_rate, 2))
+        line += f" | tensorflow {tf_rate:.0f} faces/s | onnxruntime/tensorflow {ort_rate / tf_rate:.2f}x"
+    line += f" | target serving >= {TARGET_FACES_PER_S:.0f} faces/s: {'met' if ort_rate >= TARGET_FACES_PER_S else 'NOT met'}"
+    print(line)
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The test command: install emotrace with its dev extras into .venv, make sure Postgres, Redis and
+# Chromium are there, run the whole suite. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/services.sh
+if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+exec .venv/bin/python -m pytest "$@"

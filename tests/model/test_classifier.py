@@ -1,0 +1,60 @@
+"""The public contract: ``EmotionClassifier.load().predict(faces)`` on the shipped weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from ml import EMOTIONS
+from ml.classifier import EmotionClassifier
+from ml.training.data import load_split, majority_labels
+
+SUBSET_SIZE = 500
+SUBSET_SEED = 2024
+
+
+@pytest.fixture(scope="module")
+def classifier() -> EmotionClassifier:
+    return EmotionClassifier.load()
+
+
+def test_emotions_are_the_ferplus_classes_in_order() -> None:
+    assert EMOTIONS == ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
+
+
+def test_predict_accepts_gray_and_bgr_crops_of_any_size(classifier: EmotionClassifier) -> None:
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 256, (137, 101), dtype=np.uint8)
+    faces = [gray, cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)]
+    probs = classifier.predict(faces)
+    assert probs.shape == (3, len(EMOTIONS)) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert (probs >= 0).all()
+    np.testing.assert_allclose(probs[0], probs[1], atol=1e-5)  # colour layout does not matter
+
+
+def test_predict_batches_consistently(classifier: EmotionClassifier) -> None:
+    faces = list(np.random.default_rng(1).integers(0, 256, (150, 48, 48), dtype=np.uint8))
+    together = classifier.predict(faces)
+    one_by_one = np.concatenate([classifier.predict([face]) for face in faces[:5]])
+    np.testing.assert_allclose(together[:5], one_by_one, atol=1e-5)
+    assert classifier.predict([]).shape == (0, len(EMOTIONS))
+
+
+@pytest.mark.parametrize("bad", [np.zeros((0, 10), np.uint8), np.zeros((10, 10, 2), np.uint8), np.zeros(5, np.uint8)])
+def test_predict_rejects_malformed_crops(classifier: EmotionClassifier, bad: np.ndarray) -> None:
+    with pytest.raises(ValueError):
+        classifier.predict([bad])
+
+
+def test_shipped_model_scores_on_a_fixed_ferplus_test_subset(classifier: EmotionClassifier, ferplus_dir: Path) -> None:
+    test = load_split(ferplus_dir, "test")
+    labels = majority_labels(test.votes)
+    index = np.flatnonzero(labels >= 0)
+    chosen = np.random.default_rng(SUBSET_SEED).choice(index, SUBSET_SIZE, replace=False)
+    probs = classifier.predict(list(test.images[chosen]))
+    accuracy = float((probs.argmax(axis=1) == labels[chosen]).mean())
+    assert accuracy >= 0.80, f"accuracy {accuracy:.3f} on {SUBSET_SIZE} FER+ test faces"

@@ -1,0 +1,90 @@
+"""Training machinery on tiny inputs: BN calibration keeps the function, one optimisation step
+moves the weights, and the whole training command runs end to end on a Kaggle-layout CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+import keras  # noqa: E402
+
+from ml import EMOTIONS  # noqa: E402
+from ml.training.model import backbone_of, build_emotion_model, calibrate_batchnorm, load_imagenet_npz  # noqa: E402
+from ml.training.train import TrainConfig, fit_temperature, train  # noqa: E402
+
+NPZ = "weights/mobilenetv2_imagenet/mobilenet_v2_1.0_224_imagenet_dequant.npz"
+
+
+def _faces(count: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (count, 48, 48, 1)).astype(np.float32)
+
+
+def test_batchnorm_calibration_preserves_inference_and_matches_batch_statistics(shared_dir: Path) -> None:
+    model = build_emotion_model(resolution=64)
+    load_imagenet_npz(backbone_of(model), shared_dir / NPZ)
+    faces = _faces(64)
+    before = model(faces, training=False).numpy()
+    calibrate_batchnorm(model, [faces[:32], faces[32:]])
+    after = model(faces, training=False).numpy()
+    np.testing.assert_allclose(after, before, rtol=1e-3, atol=1e-3)
+    # In training mode BN now normalises with statistics close to its moving ones, so the first
+    # fine-tuning step sees (almost) the ImageNet function instead of a re-normalised one.
+    dropout_free = keras.Model(model.input, model.get_layer("head_dropout").input)
+    gap = np.abs(dropout_free(faces, training=True).numpy() - dropout_free(faces, training=False).numpy())
+    assert float(gap.mean()) < 0.05 * float(np.abs(dropout_free(faces, training=False).numpy()).mean()) + 1e-3
+
+
+def test_one_training_step_changes_weights_and_gives_finite_loss() -> None:
+    model = build_emotion_model(resolution=32)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    targets = np.eye(len(EMOTIONS), dtype=np.float32)[np.arange(8) % len(EMOTIONS)]
+    before = [w.copy() for w in model.get_layer("emotion_logits").get_weights()]
+    loss = model.train_on_batch(_faces(8), targets)
+    after = model.get_layer("emotion_logits").get_weights()
+    assert np.isfinite(loss)
+    assert any(not np.allclose(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_temperature_is_fitted_towards_calibration() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 8, 2000)
+    logits = rng.normal(size=(2000, 8)).astype(np.float32)
+    logits[np.arange(2000), labels] += 1.0
+    targets = np.eye(8, dtype=np.float32)[labels]
+    assert fit_temperature(logits * 3.0, targets) > fit_temperature(logits, targets) * 2
+
+
+def test_training_command_end_to_end_on_kaggle_csv(tmp_path: Path, shared_dir: Path) -> None:
+    data = tmp_path / "fer"
+    data.mkdir()
+    rng = np.random.default_rng(1)
+    usages = ["Training"] * 48 + ["PublicTest"] * 16
+    with (data / "fer2013.csv").open("w", newline="") as pixels, (data / "fer2013new.csv").open("w", newline="") as votes:
+        pixel_writer, vote_writer = csv.writer(pixels), csv.writer(votes)
+        pixel_writer.writerow(["emotion", "pixels", "Usage"])
+        vote_writer.writerow(["Usage", "Image name", *EMOTIONS, "unknown", "NF"])
+        for index, usage in enumerate(usages):
+            label = index % len(EMOTIONS)
+            row_votes = [0] * 10
+            row_votes[label] = 8
+            row_votes[(label + 1) % len(EMOTIONS)] = 2
+            pixel_writer.writerow([0, " ".join(map(str, rng.integers(0, 256, 48 * 48))), usage])
+            vote_writer.writerow([usage, f"fer{index:07d}.png", *row_votes])
+    out = tmp_path / "run"
+    config = TrainConfig(
+        data=str(data), imagenet=str(shared_dir / NPZ), out=str(out), resolution=32, epochs=1,
+        batch_size=16, head_epochs=1, calibration_faces=32,
+    )
+    result = train(config)
+    assert (out / "final.keras").is_file() and (out / "best.weights.h5").is_file()
+    assert json.loads((out / "config.json").read_text())["resolution"] == 32
+    assert 0.0 <= float(result["valid_majority_accuracy"]) <= 1.0
+    # Rerunning resumes from the backup instead of starting over: no new epochs are trained.
+    history = json.loads((out / "history.json").read_text())
+    train(config)
+    assert json.loads((out / "history.json").read_text()) == history
