@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ml.classifier import EmotionClassifier  # noqa: E402
+from ml.classifier import EmotionClassifier
 
 TARGET_FACES_PER_S = 500.0
 
@@ -53,7 +53,9 @@ def tensorflow_runner(meta: dict[str, object], batch: np.ndarray) -> tuple[Calla
         training = meta.get("training", {})
         config = training.get("config", {}) if isinstance(training, dict) else {}
         model, source = build_emotion_model(int(config.get("resolution", 96))), "untrained, same architecture"
-    function = serving_function(model, temperature=float(meta.get("temperature", 1.0)), flip_tta=bool(meta.get("flip_tta")))
+    function = serving_function(
+        model, temperature=float(meta.get("temperature", 1.0)), flip_tta=bool(meta.get("flip_tta"))
+    )
     tensor = tf.constant(batch)
     return (lambda: function(tensor).numpy()), source
 
@@ -79,9 +81,12 @@ def main() -> None:
         line += " | tensorflow not installed (pip install -e '.[train]')"
     else:
         tf_rate = median_rate(run_tf, args.batch, args.repeats)
-        results.update(tensorflow_faces_per_s=round(tf_rate, 1), tensorflow_weights=source, speedup=round(ort_rate / tf_rate, 2))
+        results.update(
+            tensorflow_faces_per_s=round(tf_rate, 1), tensorflow_weights=source, speedup=round(ort_rate / tf_rate, 2)
+        )
         line += f" | tensorflow {tf_rate:.0f} faces/s | onnxruntime/tensorflow {ort_rate / tf_rate:.2f}x"
-    line += f" | target serving >= {TARGET_FACES_PER_S:.0f} faces/s: {'met' if ort_rate >= TARGET_FACES_PER_S else 'NOT met'}"
+    verdict = "met" if ort_rate >= TARGET_FACES_PER_S else "NOT met"
+    line += f" | target serving >= {TARGET_FACES_PER_S:.0f} faces/s: {verdict}"
     print(line)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")

@@ -14,6 +14,7 @@ expected calibration error (15 equal-width confidence bins) and soft-label NLL o
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Sequence
@@ -38,7 +39,7 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
     correct = probs.argmax(axis=1) == labels
     edges = np.linspace(0.0, 1.0, bins + 1)
     ece = 0.0
-    for low, high in zip(edges[:-1], edges[1:], strict=True):
+    for low, high in itertools.pairwise(edges):
         in_bin = (confidence > low) & (confidence <= high)
         if in_bin.any():
             ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
@@ -126,7 +127,12 @@ def load_classifier(model: str | None, anchor: str | None) -> tuple[Classifier, 
 
 
 def main(
-    *, data: str, model: str | None = None, anchor: str | None = None, split: Split = "test", json_out: str | None = None
+    *,
+    data: str,
+    model: str | None = None,
+    anchor: str | None = None,
+    split: Split = "test",
+    json_out: str | None = None,
 ) -> dict[str, object]:
     classifier, name = load_classifier(model, anchor)
     metrics = {"model": name, **evaluate(classifier, Path(data), split=split)}

@@ -27,7 +27,9 @@ META_NAME = "emotion.json"
 OPSET = 17
 
 
-def serving_function(model: keras.Model, *, temperature: float, flip_tta: bool) -> tf.types.experimental.PolymorphicFunction:
+def serving_function(
+    model: keras.Model, *, temperature: float, flip_tta: bool
+) -> tf.types.experimental.PolymorphicFunction:
     spec = tf.TensorSpec((None, INPUT_SIZE, INPUT_SIZE, 1), tf.float32, name="face")
 
     @tf.function(input_signature=[spec])
@@ -48,9 +50,7 @@ def export_onnx(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     function = serving_function(model, temperature=temperature, flip_tta=flip_tta)
-    proto, _ = tf2onnx.convert.from_function(
-        function, input_signature=function.input_signature, opset=OPSET
-    )
+    proto, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=OPSET)
     onnx_path = out_dir / ONNX_NAME
     tmp = onnx_path.with_suffix(".tmp")
     tmp.write_bytes(proto.SerializeToString())

@@ -1,8 +1,6 @@
 """Train the emotion model from scratch to the shipped weights: one command, resumable.
 
-    python -m ml.training.train --data ../shared/data/ferplus \\
-        --imagenet ../shared/weights/mobilenetv2_imagenet/mobilenet_v2_1.0_224_imagenet_dequant.npz \\
-        --out runs/emotion
+    emotrace train            # = python -m ml.training.train with the defaults below, then export
 
 Recipe (each step measured on FER+ Valid; Test is never looked at here):
 
@@ -52,6 +50,8 @@ class TrainConfig:
     calibration_faces: int = 1024
     seed: int = 1234
     max_train_faces: int | None = None  # smoke runs only
+    export_dir: str | None = None  # where to write the serving ONNX + JSON when training ends
+    flip_tta: bool = True
 
 
 def _atomic_write_json(path: Path, payload: object) -> None:
@@ -180,6 +180,16 @@ def train(config: TrainConfig) -> dict[str, object]:
     _atomic_write_json(out / "result.json", result)
     model.save(out / "final.keras")
     print(json.dumps(result), flush=True)
+    if config.export_dir:
+        from ml.training.export import export_onnx
+
+        export_onnx(
+            model,
+            Path(config.export_dir),
+            temperature=temperature,
+            flip_tta=config.flip_tta,
+            metadata={"training": {"config": asdict(config), "result": result}},
+        )
     return result
 
 
@@ -256,6 +266,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("learning_rate", "weight_decay"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     parser.add_argument("--max-train-faces", type=int, default=None, help="smoke runs only")
+    parser.add_argument("--export-dir", default=None, help="write the serving ONNX model here when done")
+    parser.add_argument("--no-flip-tta", dest="flip_tta", action="store_false", help="export without flip averaging")
     args = parser.parse_args(argv)
     train(TrainConfig(**vars(args)))
 

@@ -11,9 +11,9 @@ import pytest
 pytest.importorskip("tensorflow")
 pytest.importorskip("tf2onnx")
 
-from ml.classifier import EmotionClassifier  # noqa: E402
-from ml.training.export import export_onnx, parity_gap, serving_function  # noqa: E402
-from ml.training.model import build_emotion_model  # noqa: E402
+from ml.classifier import EmotionClassifier
+from ml.training.export import export_onnx, parity_gap, serving_function
+from ml.training.model import build_emotion_model
 
 
 @pytest.mark.parametrize("flip_tta", [False, True])

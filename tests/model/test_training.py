@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 pytest.importorskip("tensorflow")
-import keras  # noqa: E402
+import keras
 
-from ml import EMOTIONS  # noqa: E402
-from ml.training.model import backbone_of, build_emotion_model, calibrate_batchnorm, load_imagenet_npz  # noqa: E402
-from ml.training.train import TrainConfig, fit_temperature, train  # noqa: E402
+from ml import EMOTIONS
+from ml.training.model import backbone_of, build_emotion_model, calibrate_batchnorm, load_imagenet_npz
+from ml.training.train import TrainConfig, fit_temperature, train
 
 NPZ = "weights/mobilenetv2_imagenet/mobilenet_v2_1.0_224_imagenet_dequant.npz"
 
@@ -64,7 +64,10 @@ def test_training_command_end_to_end_on_kaggle_csv(tmp_path: Path, shared_dir: P
     data.mkdir()
     rng = np.random.default_rng(1)
     usages = ["Training"] * 48 + ["PublicTest"] * 16
-    with (data / "fer2013.csv").open("w", newline="") as pixels, (data / "fer2013new.csv").open("w", newline="") as votes:
+    with (
+        (data / "fer2013.csv").open("w", newline="") as pixels,
+        (data / "fer2013new.csv").open("w", newline="") as votes,
+    ):
         pixel_writer, vote_writer = csv.writer(pixels), csv.writer(votes)
         pixel_writer.writerow(["emotion", "pixels", "Usage"])
         vote_writer.writerow(["Usage", "Image name", *EMOTIONS, "unknown", "NF"])
@@ -77,8 +80,14 @@ def test_training_command_end_to_end_on_kaggle_csv(tmp_path: Path, shared_dir: P
             vote_writer.writerow([usage, f"fer{index:07d}.png", *row_votes])
     out = tmp_path / "run"
     config = TrainConfig(
-        data=str(data), imagenet=str(shared_dir / NPZ), out=str(out), resolution=32, epochs=1,
-        batch_size=16, head_epochs=1, calibration_faces=32,
+        data=str(data),
+        imagenet=str(shared_dir / NPZ),
+        out=str(out),
+        resolution=32,
+        epochs=1,
+        batch_size=16,
+        head_epochs=1,
+        calibration_faces=32,
     )
     result = train(config)
     assert (out / "final.keras").is_file() and (out / "best.weights.h5").is_file()
