@@ -11,7 +11,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from ml.training.model import imagenet_classifier  # noqa: E402
+from ml.training.model import imagenet_classifier
 
 
 def _photos(videos: Path, count: int) -> np.ndarray:
