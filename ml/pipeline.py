@@ -1,0 +1,172 @@
+"""Video -> sampled frames -> subject face -> emotion probabilities, as a stream of ``Frame``.
+
+Decoding runs in a producer thread feeding a small bounded queue, so the codec (which releases
+the GIL) works while the main thread detects faces and classifies them: on two cores the
+pipeline runs close to decode speed. Memory is bounded by the queue and one classifier batch,
+whatever the length of the recording.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from ml import EMOTIONS
+from ml.aggregate import SMOOTHING_DESCRIPTION, build_analysis
+from ml.classifier import EmotionClassifier
+from ml.errors import BadTimeRange
+from ml.faces import FaceDetector, SubjectTracker, crop_face, make_detector
+from ml.schema import Analysis, AnalysisSettings, Frame
+from ml.transcript import Cue
+from ml.video import SampledFrame, iter_sampled_frames, probe, validate_range
+
+DEFAULT_FPS = 2.0
+DECODE_QUEUE_FRAMES = 8
+_DONE = object()
+
+
+def iter_prefetched(frames: Iterator[SampledFrame], depth: int = DECODE_QUEUE_FRAMES) -> Iterator[SampledFrame]:
+    """Run ``frames`` in a thread, at most ``depth`` frames ahead; errors surface in the consumer."""
+    buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in frames:
+                while not stop.is_set():
+                    try:
+                        buffer.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(_DONE)
+        except BaseException as exc:  # handed to the consumer thread
+            buffer.put(exc)
+
+    thread = threading.Thread(target=produce, name="emotrace-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                buffer.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.05)
+
+
+def _batched(items: Iterable[SampledFrame], size: int) -> Iterator[list[SampledFrame]]:
+    batch: list[SampledFrame] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def analyze_range(
+    path: str | os.PathLike[str],
+    *,
+    fps: float = DEFAULT_FPS,
+    start_s: float = 0.0,
+    end_s: float | None = None,
+    detector: FaceDetector | None = None,
+    classifier: EmotionClassifier | None = None,
+    batch_size: int = 32,
+    every_nth: int | None = None,
+) -> Iterator[Frame]:
+    """One ``Frame`` per grid sample in ``[start_s, end_s)``, in time order; frames without a face
+    are kept with ``face=False``. Equal to the same range cut out of a whole-file pass when the
+    edges are multiples of 10 s (see :mod:`ml.faces`)."""
+    detector = detector or make_detector("haar")
+    classifier = classifier or EmotionClassifier.load()
+    tracker = SubjectTracker()
+    sampled = iter_prefetched(iter_sampled_frames(path, fps=fps, start_s=start_s, end_s=end_s, every_nth=every_nth))
+    for batch in _batched(sampled, batch_size):
+        boxes = [tracker.pick(item.t_ms, detector.detect(item.image)) for item in batch]
+        crops = [crop_face(item.image, box) for item, box in zip(batch, boxes, strict=True) if box is not None]
+        probs = iter(classifier.predict(crops)) if crops else iter(np.zeros((0, len(EMOTIONS))))
+        for item, box in zip(batch, boxes, strict=True):
+            if box is None:
+                yield Frame(t=item.t_ms / 1000, face=False)
+            else:
+                vector = next(probs)
+                yield Frame(
+                    t=item.t_ms / 1000,
+                    face=True,
+                    box=box.as_tuple(),
+                    probs={name: round(float(p), 6) for name, p in zip(EMOTIONS, vector, strict=True)},
+                )
+
+
+def analysis_settings(
+    *, fps: float, start_s: float, end_s: float, detector: str, classifier: EmotionClassifier
+) -> AnalysisSettings:
+    return AnalysisSettings(
+        sample_fps=fps,
+        start_s=start_s,
+        end_s=end_s,
+        detector=detector,
+        smoothing=SMOOTHING_DESCRIPTION,
+        model=classifier.name,
+    )
+
+
+def analyze_file(
+    path: str | os.PathLike[str],
+    *,
+    fps: float = DEFAULT_FPS,
+    start_s: float = 0.0,
+    end_s: float | None = None,
+    detector: str = "haar",
+    yunet_model: str | os.PathLike[str] | None = None,
+    transcript: Sequence[Cue] | None = None,
+    progress: Callable[[float], None] | None = None,
+    classifier: EmotionClassifier | None = None,
+    every_nth: int | None = None,
+) -> Analysis:
+    """The whole analysis of ``[start_s, end_s)`` of one recording (the CLI's job).
+
+    ``progress`` receives the fraction of the range done, from 0 to 1. ``every_nth`` samples every
+    Nth native frame instead of ``fps`` (the recorded sampling rate is then ``native fps / N``).
+    """
+    video = probe(path)
+    if every_nth is not None:
+        if every_nth < 1 or not video.fps:
+            raise BadTimeRange(f"every_nth must be >= 1 on a video with a known frame rate, got {every_nth}")
+        fps = video.fps / every_nth
+    validate_range(fps, start_s, end_s, video.duration_s)
+    end = min(end_s, video.duration_s) if end_s is not None else video.duration_s
+    classifier = classifier or EmotionClassifier.load()
+    frames = []
+    span = max(end - start_s, 1e-9)
+    for frame in analyze_range(
+        path,
+        fps=fps,
+        start_s=start_s,
+        end_s=end_s,
+        detector=make_detector(detector, yunet_model=yunet_model),
+        classifier=classifier,
+    ):
+        frames.append(frame)
+        if progress is not None:
+            progress(min(1.0, (frame.t - start_s) / span))
+    if progress is not None:
+        progress(1.0)
+    settings = analysis_settings(fps=fps, start_s=start_s, end_s=end, detector=detector, classifier=classifier)
+    return build_analysis(video=video, settings=settings, frames=frames, transcript=transcript)

@@ -1,0 +1,71 @@
+"""Fixtures for the pipeline tests: sample clips, a shared classifier, and generated bad inputs."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from ml.classifier import EmotionClassifier
+
+TALKING_HEADS = (
+    "retalking_face_1.mp4",
+    "retalking_face_2.mp4",
+    "retalking_face_3.mp4",
+    "sadtalker_WDA_AlexandriaOcasioCortez_000.mp4",
+)
+
+
+@pytest.fixture(scope="session")
+def classifier() -> EmotionClassifier:
+    return EmotionClassifier.load()
+
+
+def reencode(source: Path, target: Path, *, codec: str, seconds: float, pix_fmt: str = "yuv420p") -> Path:
+    """The first ``seconds`` of ``source`` re-encoded with ``codec`` into ``target``'s container."""
+    with av.open(str(source)) as inp, av.open(str(target), "w") as out:
+        in_stream = inp.streams.video[0]
+        rate = Fraction(25, 1)
+        stream = out.add_stream(codec, rate=rate)
+        stream.width, stream.height = in_stream.codec_context.width // 2 * 2, in_stream.codec_context.height // 2 * 2
+        stream.pix_fmt = pix_fmt
+        for index, frame in enumerate(inp.decode(in_stream)):
+            if frame.time is not None and frame.time >= seconds:
+                break
+            image = frame.to_ndarray(format="rgb24")[: stream.height, : stream.width]
+            new = av.VideoFrame.from_ndarray(image, format="rgb24")
+            new.pts = index
+            new.time_base = 1 / rate
+            for packet in stream.encode(new):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return target
+
+
+def write_audio_only(target: Path, seconds: float = 1.0) -> Path:
+    with av.open(str(target), "w") as out:
+        stream = out.add_stream("aac", rate=44100)
+        samples = int(44100 * seconds)
+        tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(samples) / 44100)).astype(np.float32)
+        for start in range(0, samples, 1024):
+            frame = av.AudioFrame.from_ndarray(tone[None, start : start + 1024], format="fltp", layout="mono")
+            frame.sample_rate = 44100
+            frame.pts = start
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return target
+
+
+def write_zero_frames(target: Path) -> Path:
+    with av.open(str(target), "w") as out:
+        stream = out.add_stream("mpeg4", rate=25)
+        stream.width, stream.height = 64, 64
+        stream.pix_fmt = "yuv420p"
+        out.start_encoding()  # header and an empty track, no frame
+    return target
