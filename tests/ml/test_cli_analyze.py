@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +43,8 @@ def test_analyze_writes_json_csv_and_report(videos_dir: Path, tmp_path: Path) ->
         transcript,
     )
     assert result.returncode == 0, result.stderr
-    assert "dominant emotion" in result.stdout and "face visible 100%" in result.stdout
+    assert "dominant emotion" in result.stdout
+    assert int(re.search(r"face visible (\d+)%", result.stdout).group(1)) >= 90  # type: ignore[union-attr]
     analysis = Analysis.model_validate_json((out / "a.json").read_text())
     raw = json.loads((out / "a.json").read_text())
     assert set(raw) >= {"video", "frames", "segments", "summary", "transcript", "timeline"}
