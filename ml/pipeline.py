@@ -19,7 +19,7 @@ from ml import EMOTIONS
 from ml.aggregate import SMOOTHING_DESCRIPTION, build_analysis
 from ml.classifier import EmotionClassifier
 from ml.errors import BadTimeRange
-from ml.faces import FaceDetector, SubjectTracker, crop_face, make_detector
+from ml.faces import FaceDetector, SubjectTracker, crop_face, detect_subject, make_detector
 from ml.schema import Analysis, AnalysisSettings, Frame
 from ml.transcript import Cue
 from ml.video import SampledFrame, iter_sampled_frames, probe, validate_range
@@ -98,7 +98,7 @@ def analyze_range(
     tracker = SubjectTracker()
     sampled = iter_prefetched(iter_sampled_frames(path, fps=fps, start_s=start_s, end_s=end_s, every_nth=every_nth))
     for batch in _batched(sampled, batch_size):
-        boxes = [tracker.pick(item.t_ms, detector.detect(item.image)) for item in batch]
+        boxes = [detect_subject(detector, tracker, item.t_ms, item.image) for item in batch]
         crops = [crop_face(item.image, box) for item, box in zip(batch, boxes, strict=True) if box is not None]
         probs = iter(classifier.predict(crops)) if crops else iter(np.zeros((0, len(EMOTIONS))))
         for item, box in zip(batch, boxes, strict=True):
