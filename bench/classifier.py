@@ -53,9 +53,9 @@ def tensorflow_runner(meta: dict[str, object], batch: np.ndarray) -> tuple[Calla
         training = meta.get("training", {})
         config = training.get("config", {}) if isinstance(training, dict) else {}
         model, source = build_emotion_model(int(config.get("resolution", 96))), "untrained, same architecture"
-    function = serving_function(
-        model, temperature=float(meta.get("temperature", 1.0)), flip_tta=bool(meta.get("flip_tta"))
-    )
+    temperature = meta.get("temperature", 1.0)
+    assert isinstance(temperature, (int, float))
+    function = serving_function(model, temperature=float(temperature), flip_tta=bool(meta.get("flip_tta")))
     tensor = tf.constant(batch)
     return (lambda: function(tensor).numpy()), source
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import av
 import cv2
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_VIDEOS = REPO.parent / "shared" / "videos"
@@ -24,9 +25,9 @@ def build_720p_base(target: Path, *, source: Path | None = None) -> Path:
         stream = out.add_stream("libx264", rate=30, options={"preset": "veryfast", "crf": "23"})
         stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
         for index, frame in enumerate(inp.decode(video=0)):
-            image = frame.to_ndarray(format="bgr24")
-            scale = 720 / image.shape[0]
-            image = cv2.resize(image, (round(image.shape[1] * scale), 720))
+            source_image = frame.to_ndarray(format="bgr24")
+            scale = 720 / source_image.shape[0]
+            image = cv2.resize(source_image, (round(source_image.shape[1] * scale), 720))
             canvas = cv2.copyMakeBorder(
                 image,
                 0,
@@ -35,7 +36,7 @@ def build_720p_base(target: Path, *, source: Path | None = None) -> Path:
                 1280 - image.shape[1] - (1280 - image.shape[1]) // 2,
                 cv2.BORDER_CONSTANT,
             )
-            new = av.VideoFrame.from_ndarray(canvas, format="bgr24")
+            new = av.VideoFrame.from_ndarray(canvas.astype(np.uint8), format="bgr24")
             new.pts, new.time_base = index, Fraction(1, 30)
             for packet in stream.encode(new):
                 out.mux(packet)
@@ -52,8 +53,11 @@ def build_looped(base: Path, target: Path, minutes: float) -> Path:
     tmp = target.with_suffix(".tmp.mp4")
     with av.open(str(base)) as probe_container:
         stream = probe_container.streams.video[0]
+        if stream.duration is None or stream.time_base is None:
+            raise ValueError(f"{base.name}: no stream duration to loop by")
         loop_pts = int(stream.duration)
-    loops = max(1, round(minutes * 60 / float(loop_pts * stream.time_base)))
+        loop_s = float(loop_pts * stream.time_base)
+    loops = max(1, round(minutes * 60 / loop_s))
     with av.open(str(tmp), "w") as out:
         out_stream = None
         for loop in range(loops):
@@ -62,7 +66,7 @@ def build_looped(base: Path, target: Path, minutes: float) -> Path:
                 if out_stream is None:
                     out_stream = out.add_stream_from_template(in_stream)
                 for packet in inp.demux(in_stream):
-                    if packet.dts is None:
+                    if packet.dts is None or packet.pts is None:
                         continue
                     packet.pts += loop * loop_pts
                     packet.dts += loop * loop_pts

@@ -91,7 +91,7 @@ def segments(frames: Sequence[Frame], smoothed: Sequence[np.ndarray | None], per
         if leading:
             merged.append(leading)
         for piece in merged:
-            mean = np.mean([smoothed[i] for i in piece], axis=0)
+            mean = np.mean([v for v in (smoothed[i] for i in piece) if v is not None], axis=0)
             result.append(
                 Segment(
                     start=frames[piece[0]].t,
@@ -119,8 +119,8 @@ def per_minute(
     for minute in range(int(start_s // 60), int(np.ceil(end_s / 60)) or 1):
         low, high = max(start_s, minute * 60.0), min(end_s, (minute + 1) * 60.0)
         inside = [i for i, f in enumerate(frames) if low <= f.t < high]
-        vectors = [smoothed[i] for i in inside if smoothed[i] is not None]
-        mean, dominant = _mean_and_dominant(vectors)  # type: ignore[arg-type]
+        vectors = [v for v in (smoothed[i] for i in inside) if v is not None]
+        mean, dominant = _mean_and_dominant(vectors)
         bins.append(
             MinuteBin(
                 minute=minute,
@@ -163,13 +163,13 @@ def align_transcript(
     times = np.array([f.t for f in frames])
     aligned = []
     for cue in cues:
-        inside = [i for i in np.flatnonzero((times >= cue.start) & (times < cue.end))]
+        inside = [int(i) for i in np.flatnonzero((times >= cue.start) & (times < cue.end))]
         if not inside and len(times):
             nearest = int(np.argmin(np.abs(times - (cue.start + cue.end) / 2)))
             if abs(times[nearest] - (cue.start + cue.end) / 2) <= period_s:
                 inside = [nearest]
-        vectors = [smoothed[i] for i in inside if smoothed[i] is not None]
-        mean, dominant = _mean_and_dominant(vectors)  # type: ignore[arg-type]
+        vectors = [v for v in (smoothed[i] for i in inside) if v is not None]
+        mean, dominant = _mean_and_dominant(vectors)
         aligned.append(
             TranscriptSegment(
                 start=cue.start,

@@ -64,12 +64,12 @@ def _parse_json(text: str) -> list[Cue]:
             start, end = float(item["start"]), float(item["end"])
         except (KeyError, TypeError, ValueError) as exc:
             raise TranscriptError(f"segment {index}: numeric 'start' and 'end' are required") from exc
-        speaker, text = item.get("speaker"), item.get("text")
+        speaker, words = item.get("speaker"), item.get("text")
         if speaker is not None and not isinstance(speaker, str):
             raise TranscriptError(f"segment {index}: 'speaker' must be a string")
-        if text is not None and not isinstance(text, str):
+        if words is not None and not isinstance(words, str):
             raise TranscriptError(f"segment {index}: 'text' must be a string")
-        cues.append(_checked(Cue(start, end, speaker, text), index))
+        cues.append(_checked(Cue(start, end, speaker, words), index))
     return cues
 
 
@@ -79,7 +79,7 @@ def _parse_cues(text: str, *, webvtt: bool) -> list[Cue]:
         if not blocks[0].startswith("WEBVTT"):
             raise TranscriptError("WebVTT must start with 'WEBVTT'")
         blocks = blocks[1:]
-    cues = []
+    cues: list[Cue] = []
     for block in blocks:
         lines = [line for line in block.split("\n") if line.strip()]
         if not lines or (webvtt and lines[0].startswith(("NOTE", "STYLE", "REGION"))):
@@ -91,7 +91,7 @@ def _parse_cues(text: str, *, webvtt: bool) -> list[Cue]:
         if match is None:
             raise TranscriptError(f"cue {len(cues)}: malformed timing line")
         body = " ".join(lines[timing_at + 1 :]).strip()
-        speaker = None
+        speaker: str | None = None
         voice = _VOICE.match(body)
         if voice:
             speaker = voice.group(1).strip()

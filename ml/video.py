@@ -101,8 +101,9 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         rotation = _clockwise_degrees(first)
         if rotation in (90, 270):
             width, height = height, width
+        base = stream.time_base or Fraction(1, 1)
         if stream.duration is not None:
-            duration = float(stream.duration * stream.time_base)
+            duration = float(stream.duration * base)
         elif container.duration is not None:
             duration = container.duration / av.time_base
         else:
@@ -156,7 +157,7 @@ def iter_sampled_frames(
             fps = float(native) / every_nth
         validate_range(fps, start_s, end_s)
         step = Fraction(fps).limit_denominator(1000)
-        base = stream.time_base
+        base = stream.time_base or Fraction(1, 1)
         origin = _stream_start(stream)
         start = Fraction(start_s).limit_denominator(1000)
         end = Fraction(end_s).limit_denominator(1000) if end_s is not None else None
@@ -169,7 +170,7 @@ def iter_sampled_frames(
             for frame in container.decode(stream):
                 if frame.pts is None:
                     continue
-                t = (frame.pts - origin) * base
+                t = Fraction(frame.pts - origin) * base
                 if end is not None and t >= end:
                     return
                 last_t = t

@@ -116,7 +116,7 @@ def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
     return round(best_t, 2)
 
 
-def train(config: TrainConfig) -> dict[str, object]:
+def train(config: TrainConfig) -> dict[str, float]:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     _atomic_write_json(out / "config.json", asdict(config))
