@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from fractions import Fraction
 from pathlib import Path
 
@@ -68,4 +69,30 @@ def write_zero_frames(target: Path) -> Path:
         stream.width, stream.height = 64, 64
         stream.pix_fmt = "yuv420p"
         out.start_encoding()  # header and an empty track, no frame
+    return target
+
+
+def write_rotated(target: Path) -> Path:
+    """A 64x32 clip, left half white, whose MP4 track matrix says "display rotated 90 degrees
+    clockwise" (what phones write for portrait video). PyAV cannot set the matrix, so the test
+    writes it into the ``tkhd`` box directly (version 0 layout, ISO/IEC 14496-12 8.3.2)."""
+    plain = target.with_name("plain_" + target.name)
+    with av.open(str(plain), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv420p"
+        for index in range(10):
+            image = np.zeros((32, 64, 3), np.uint8)
+            image[:, :32] = 255
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, 25)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    data = bytearray(plain.read_bytes())
+    box = data.find(b"tkhd")
+    assert box > 0 and data[box + 4] == 0, "expected a version-0 tkhd box"
+    matrix_at = box + 4 + 24 + 8 + 8  # version/flags + times/ids/duration, reserved, layer..volume
+    data[matrix_at : matrix_at + 36] = struct.pack(">9i", 0, 65536, 0, -65536, 0, 0, 0, 0, 0x40000000)
+    target.write_bytes(bytes(data))
     return target

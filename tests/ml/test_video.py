@@ -9,7 +9,7 @@ import pytest
 
 from ml.errors import BadTimeRange, EmptyVideo, NotAVideo, NoVideoStream, TruncatedVideo, VideoNotFound
 from ml.video import iter_sampled_frames, probe
-from tests.ml.conftest import reencode, write_audio_only, write_zero_frames
+from tests.ml.conftest import reencode, write_audio_only, write_rotated, write_zero_frames
 
 
 def _times(path: Path, **kwargs: float) -> list[int]:
@@ -115,3 +115,13 @@ def test_audio_only_and_zero_frame_videos(tmp_path: Path) -> None:
 def test_absurd_sampling_parameters(videos_dir: Path, kwargs: dict[str, float]) -> None:
     with pytest.raises(BadTimeRange):
         list(iter_sampled_frames(videos_dir / "retalking_face_1.mp4", **kwargs))
+
+
+def test_rotation_metadata_is_applied(tmp_path: Path) -> None:
+    clip = write_rotated(tmp_path / "portrait.mp4")
+    info = probe(clip)
+    assert (info.width, info.height, info.rotation) == (32, 64, 90)
+    image = next(iter_sampled_frames(clip, fps=2.0)).image
+    assert image.shape[:2] == (64, 32)
+    # Turned clockwise, the white left half of the stored picture is on top.
+    assert image[:24].mean() > 200 and image[-24:].mean() < 50
