@@ -65,16 +65,24 @@ def _scaled(image: np.ndarray) -> tuple[np.ndarray, float]:
     return image, scale
 
 
+def _load_cascade(path: Path) -> cv2.CascadeClassifier:
+    cascade = cv2.CascadeClassifier(str(path))
+    if cascade.empty():
+        raise RuntimeError(f"cannot load the Haar cascade at {path}")
+    return cascade
+
+
 class HaarDetector:
     """OpenCV's frontal-face Haar cascade: ships with OpenCV, so it works with nothing configured."""
 
     name = "haar"
 
     def __init__(self) -> None:
-        path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
-        self._cascade = cv2.CascadeClassifier(str(path))
-        if self._cascade.empty():
-            raise RuntimeError(f"cannot load the Haar cascade at {path}")
+        folder = Path(cv2.data.haarcascades)  # type: ignore[attr-defined]
+        self._cascade = _load_cascade(folder / "haarcascade_frontalface_default.xml")
+        # The tracking fast path uses the "alt2" cascade: fewer weak classifiers per stage, about
+        # 1.5x cheaper per call on a face-sized region, where the default's recall is not needed.
+        self._near_cascade = _load_cascade(folder / "haarcascade_frontalface_alt2.xml")
 
     def detect(self, image: np.ndarray) -> list[Box]:
         small, scale = _scaled(image)
@@ -98,8 +106,8 @@ class HaarDetector:
         )
         gray = cv2.equalizeHist(cv2.cvtColor(region, cv2.COLOR_BGR2GRAY))
         low, high = round(TRACK_FACE_PX * 0.7), round(TRACK_FACE_PX * 1.4)
-        found = self._cascade.detectMultiScale(
-            gray, scaleFactor=1.1, minNeighbors=5, minSize=(low, low), maxSize=(high, high)
+        found = self._near_cascade.detectMultiScale(
+            gray, scaleFactor=1.2, minNeighbors=4, minSize=(low, low), maxSize=(high, high)
         )
         return [
             Box(round(x / scale) + x1, round(y / scale) + y1, round(w / scale), round(h / scale))
