@@ -11,7 +11,10 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,17 +22,20 @@ from ml import EMOTIONS
 from ml.aggregate import SMOOTHING_DESCRIPTION, build_analysis
 from ml.classifier import EmotionClassifier
 from ml.errors import BadTimeRange
-from ml.faces import FaceDetector, SubjectTracker, crop_face, detect_subject, make_detector
+from ml.faces import Box, FaceDetector, SubjectTracker, crop_face, detect_subject, make_detector
 from ml.schema import Analysis, AnalysisSettings, Frame
 from ml.transcript import Cue
 from ml.video import SampledFrame, iter_sampled_frames, probe, validate_range
 
 DEFAULT_FPS = 2.0
 DECODE_QUEUE_FRAMES = 8
+CLASSIFY_IN_FLIGHT = 2
 _DONE = object()
 
 
-def iter_prefetched(frames: Iterator[SampledFrame], depth: int = DECODE_QUEUE_FRAMES) -> Iterator[SampledFrame]:
+def iter_prefetched(
+    frames: Iterator[SampledFrame], depth: int = DECODE_QUEUE_FRAMES
+) -> Generator[SampledFrame, None, None]:
     """Run ``frames`` in a thread, at most ``depth`` frames ahead; errors surface in the consumer."""
     buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -68,8 +74,15 @@ def iter_prefetched(frames: Iterator[SampledFrame], depth: int = DECODE_QUEUE_FR
                 thread.join(timeout=0.05)
 
 
-def _batched(items: Iterable[SampledFrame], size: int) -> Iterator[list[SampledFrame]]:
-    batch: list[SampledFrame] = []
+@dataclass(frozen=True)
+class _Detected:
+    t_ms: int
+    box: Box | None
+    crop: np.ndarray | None  # a copy: a view would keep the whole decoded frame alive
+
+
+def _batched(items: Iterable[_Detected], size: int) -> Iterator[list[_Detected]]:
+    batch: list[_Detected] = []
     for item in items:
         batch.append(item)
         if len(batch) == size:
@@ -77,6 +90,40 @@ def _batched(items: Iterable[SampledFrame], size: int) -> Iterator[list[SampledF
             batch = []
     if batch:
         yield batch
+
+
+def _iter_detected(frames: Iterable[SampledFrame], detector: FaceDetector) -> Iterator[_Detected]:
+    tracker = SubjectTracker()
+    for item in frames:
+        box = detect_subject(detector, tracker, item.t_ms, item.image)
+        crop = np.ascontiguousarray(crop_face(item.image, box)) if box is not None else None
+        yield _Detected(item.t_ms, box, crop)
+
+
+def _classify(classifier: EmotionClassifier, batch: list[_Detected]) -> np.ndarray:
+    crops = [item.crop for item in batch if item.crop is not None]
+    return classifier.predict(crops) if crops else np.zeros((0, len(EMOTIONS)), np.float32)
+
+
+def _frames(batch: list[_Detected], probs: np.ndarray) -> Iterator[Frame]:
+    vectors = iter(probs)
+    for item in batch:
+        if item.box is None:
+            yield Frame(t=item.t_ms / 1000, face=False)
+        else:
+            yield Frame(
+                t=item.t_ms / 1000,
+                face=True,
+                box=item.box.as_tuple(),
+                probs={name: round(float(p), 6) for name, p in zip(EMOTIONS, next(vectors), strict=True)},
+            )
+
+
+def load_classifier() -> EmotionClassifier:
+    """The shipped model on one ONNX Runtime thread: the pipeline already keeps both cores busy
+    (decode, detection, classification each on their own thread), and a multi-threaded session's
+    spinning pool would take cycles from the codec instead of adding any."""
+    return EmotionClassifier.load(threads=1)
 
 
 def analyze_range(
@@ -89,29 +136,33 @@ def analyze_range(
     classifier: EmotionClassifier | None = None,
     batch_size: int = 32,
     every_nth: int | None = None,
-) -> Iterator[Frame]:
+) -> Generator[Frame, None, None]:
     """One ``Frame`` per grid sample in ``[start_s, end_s)``, in time order; frames without a face
     are kept with ``face=False``. Equal to the same range cut out of a whole-file pass when the
-    edges are multiples of 10 s (see :mod:`ml.faces`)."""
+    edges are multiples of 10 s (see :mod:`ml.faces`).
+
+    Three stages overlap: decoding (a producer thread), face detection (the caller's thread) and
+    classification of the previous batch (a worker thread), at most ``CLASSIFY_IN_FLIGHT`` batches
+    of small crops ahead of the consumer.
+    """
     detector = detector or make_detector("haar")
-    classifier = classifier or EmotionClassifier.load()
-    tracker = SubjectTracker()
+    classifier = classifier or load_classifier()
     sampled = iter_prefetched(iter_sampled_frames(path, fps=fps, start_s=start_s, end_s=end_s, every_nth=every_nth))
-    for batch in _batched(sampled, batch_size):
-        boxes = [detect_subject(detector, tracker, item.t_ms, item.image) for item in batch]
-        crops = [crop_face(item.image, box) for item, box in zip(batch, boxes, strict=True) if box is not None]
-        probs = iter(classifier.predict(crops)) if crops else iter(np.zeros((0, len(EMOTIONS))))
-        for item, box in zip(batch, boxes, strict=True):
-            if box is None:
-                yield Frame(t=item.t_ms / 1000, face=False)
-            else:
-                vector = next(probs)
-                yield Frame(
-                    t=item.t_ms / 1000,
-                    face=True,
-                    box=box.as_tuple(),
-                    probs={name: round(float(p), 6) for name, p in zip(EMOTIONS, vector, strict=True)},
-                )
+    pending: deque[tuple[list[_Detected], Future[np.ndarray]]] = deque()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="emotrace-classify") as pool:
+        try:
+            for batch in _batched(_iter_detected(sampled, detector), batch_size):
+                pending.append((batch, pool.submit(_classify, classifier, batch)))
+                if len(pending) > CLASSIFY_IN_FLIGHT:
+                    done, future = pending.popleft()
+                    yield from _frames(done, future.result())
+            while pending:
+                done, future = pending.popleft()
+                yield from _frames(done, future.result())
+        finally:
+            for _, future in pending:
+                future.cancel()
+            sampled.close()
 
 
 def analysis_settings(
@@ -152,7 +203,7 @@ def analyze_file(
         fps = video.fps / every_nth
     validate_range(fps, start_s, end_s, video.duration_s)
     end = min(end_s, video.duration_s) if end_s is not None else video.duration_s
-    classifier = classifier or EmotionClassifier.load()
+    classifier = classifier or load_classifier()
     frames = []
     span = max(end - start_s, 1e-9)
     for frame in analyze_range(

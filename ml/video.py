@@ -31,6 +31,8 @@ MAX_SAMPLE_FPS = 60.0
 # A stream that ends this much before its declared end was cut short (a partial upload).
 TRUNCATION_TOLERANCE_S = 2.0
 MAX_PIXELS = 8192 * 8192
+# Decoders reorder a few frames at most; cells this far behind the newest one are closed.
+_CELLS_REMEMBERED = 64
 
 _ROTATIONS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
@@ -130,6 +132,36 @@ def validate_range(fps: float, start_s: float, end_s: float | None, duration_s: 
         raise BadTimeRange(f"start ({start_s}) is at or beyond the end of the video ({duration_s:.3f} s)")
 
 
+def _iter_decoded(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, *, step: Fraction, origin: int
+) -> Iterator[av.VideoFrame]:
+    """Decode ``stream``, letting the codec skip non-reference frames that no grid cell can sample.
+
+    A cell ``[k / fps, (k + 1) / fps)`` samples its earliest frame. A packet whose cell already
+    holds an earlier packet (in presentation order) cannot be that frame, so the codec may drop it
+    unseen if nothing references it (``skip_frame = NONREF``: B-frames, temporal layers). The
+    earliest packet of each cell is always decoded, whatever arrives around it, so the sampled
+    frames, their pixels and chunked == whole stay exact; only frames that would be discarded
+    undecoded are saved, about half the decode cost on B-frame streams.
+    """
+    context = stream.codec_context
+    base = stream.time_base or Fraction(1, 1)
+    earliest: dict[int, int] = {}  # cell -> earliest pts seen; pruned far behind the newest cell
+    for packet in container.demux(stream):
+        skip = False
+        if packet.pts is not None:
+            cell = math.floor((packet.pts - origin) * base * step)
+            seen = earliest.get(cell)
+            skip = seen is not None and seen < packet.pts
+            if not skip:
+                earliest[cell] = packet.pts
+                if len(earliest) > _CELLS_REMEMBERED:
+                    for old in [c for c in earliest if c < cell - _CELLS_REMEMBERED // 2]:
+                        del earliest[old]
+        context.skip_frame = "NONREF" if skip else "DEFAULT"
+        yield from packet.decode()
+
+
 def iter_sampled_frames(
     path: str | os.PathLike[str],
     *,
@@ -167,7 +199,7 @@ def iter_sampled_frames(
         declared_end = float(stream.duration * base) if stream.duration else None
         last_t: Fraction | None = None
         try:
-            for frame in container.decode(stream):
+            for frame in _iter_decoded(container, stream, step=step, origin=origin):
                 if frame.pts is None:
                     continue
                 t = Fraction(frame.pts - origin) * base

@@ -25,12 +25,20 @@ def classifier() -> EmotionClassifier:
     return EmotionClassifier.load()
 
 
+# Fast settings keep the suite quick on two cores; x264's "veryfast" still writes B-frames.
+ENCODER_OPTIONS = {
+    "libx264": {"preset": "veryfast"},
+    "libvpx": {"deadline": "realtime", "cpu-used": "8"},
+    "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8"},
+}
+
+
 def reencode(source: Path, target: Path, *, codec: str, seconds: float, pix_fmt: str = "yuv420p") -> Path:
     """The first ``seconds`` of ``source`` re-encoded with ``codec`` into ``target``'s container."""
     with av.open(str(source)) as inp, av.open(str(target), "w") as out:
         in_stream = inp.streams.video[0]
         rate = Fraction(25, 1)
-        stream = out.add_stream(codec, rate=rate)
+        stream = out.add_stream(codec, rate=rate, options=ENCODER_OPTIONS.get(codec, {}))
         stream.width, stream.height = in_stream.codec_context.width // 2 * 2, in_stream.codec_context.height // 2 * 2
         stream.pix_fmt = pix_fmt
         for index, frame in enumerate(inp.decode(in_stream)):
@@ -95,4 +103,20 @@ def write_rotated(target: Path) -> Path:
     matrix_at = box + 4 + 24 + 8 + 8  # version/flags + times/ids/duration, reserved, layer..volume
     data[matrix_at : matrix_at + 36] = struct.pack(">9i", 0, 65536, 0, -65536, 0, 0, 0, 0, 0x40000000)
     target.write_bytes(bytes(data))
+    return target
+
+
+def write_variable_rate(target: Path, times_ms: list[int]) -> Path:
+    """A 64x64 H.264 clip with frames at exactly ``times_ms``; frame ``i`` is a flat grey of ``15 * i``."""
+    with av.open(str(target), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for index, t_ms in enumerate(times_ms):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 15 * index, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = t_ms, Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
     return target

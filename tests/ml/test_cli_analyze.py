@@ -13,7 +13,7 @@ import pytest
 
 from ml import EMOTIONS
 from ml.schema import Analysis
-from tests.ml.conftest import write_audio_only
+from tests.ml.conftest import write_audio_only, write_zero_frames
 
 
 def _run(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -83,6 +83,7 @@ def bad_inputs(videos_dir: Path, tmp_path: Path) -> dict[str, list[str | Path]]:
         "not_a_video:empty": [empty],
         "truncated_video": [truncated],
         "no_video_stream": [write_audio_only(tmp_path / "voice.m4a")],
+        "empty_video": [write_zero_frames(tmp_path / "nothing.avi")],
         "bad_time_range": [clip, "--start", "4", "--end", "2"],
         "bad_time_range:fps": [clip, "--fps", "0"],
         "bad_time_range:beyond": [clip, "--start", "100"],

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ml.classifier import EmotionClassifier
+from ml.errors import TruncatedVideo
 from ml.pipeline import analyze_file, analyze_range
 from tests.ml.conftest import TALKING_HEADS
 
@@ -63,3 +66,24 @@ def test_range_and_every_nth(videos_dir: Path, classifier: EmotionClassifier) ->
     assert analysis.summary.duration_s == 3.0
     nth = analyze_file(videos_dir / "retalking_face_2.mp4", every_nth=25, classifier=classifier)
     assert nth.analysis.sample_fps == 1.0 and len(nth.frames) == 5
+
+
+def _pipeline_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith(("emotrace-decode", "emotrace-classify"))]
+
+
+def test_stopping_early_leaves_no_thread_behind(videos_dir: Path, classifier: EmotionClassifier) -> None:
+    frames = analyze_range(videos_dir / "liveportrait_driving_d6.mp4", classifier=classifier, batch_size=4)
+    first = next(frames)
+    assert first.t == 0.0 and _pipeline_threads()
+    frames.close()  # what a worker does when its chunk is cancelled
+    assert _pipeline_threads() == []
+
+
+def test_decode_errors_reach_the_consumer(videos_dir: Path, tmp_path: Path, classifier: EmotionClassifier) -> None:
+    data = (videos_dir / "liveportrait_driving_d6.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(TruncatedVideo):
+        list(analyze_range(cut, classifier=classifier))
+    assert _pipeline_threads() == []

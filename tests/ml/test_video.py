@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 from ml.errors import BadTimeRange, EmptyVideo, NotAVideo, NoVideoStream, TruncatedVideo, VideoNotFound
-from ml.video import iter_sampled_frames, probe
-from tests.ml.conftest import reencode, write_audio_only, write_rotated, write_zero_frames
+from ml.video import _iter_decoded, iter_sampled_frames, probe
+from tests.ml.conftest import (
+    reencode,
+    write_audio_only,
+    write_rotated,
+    write_variable_rate,
+    write_zero_frames,
+)
 
 
 def _times(path: Path, **kwargs: float) -> list[int]:
@@ -125,3 +134,56 @@ def test_rotation_metadata_is_applied(tmp_path: Path) -> None:
     assert image.shape[:2] == (64, 32)
     # Turned clockwise, the white left half of the stored picture is on top.
     assert image[:24].mean() > 200 and image[-24:].mean() < 50
+
+
+def _reference_samples(path: Path, fps: float) -> list[tuple[int, np.ndarray]]:
+    """The sampling rule applied to every decoded frame: each grid cell takes its earliest frame."""
+    samples: list[tuple[int, np.ndarray]] = []
+    last_cell = -1
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        origin = stream.start_time or 0
+        for frame in container.decode(stream):
+            assert frame.pts is not None and stream.time_base is not None
+            t = Fraction(frame.pts - origin) * stream.time_base
+            if math.floor(t * Fraction(fps)) > last_cell:
+                samples.append((round(t * 1000), frame.to_ndarray(format="bgr24")))
+                last_cell = math.floor(t * Fraction(fps))
+    return samples
+
+
+@pytest.mark.parametrize("fps", [2.0, 7.0])
+def test_skipped_frames_never_change_the_samples(videos_dir: Path, tmp_path: Path, fps: float) -> None:
+    # libx264's default preset writes B-frames, most of them never referenced: the decoder skips
+    # those outside a cell's first frame. The samples must be exactly those of a full decode.
+    clip = reencode(videos_dir / "liveportrait_driving_d3.mp4", tmp_path / "bframes.mp4", codec="libx264", seconds=4.0)
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        total = sum(1 for _ in container.decode(stream))
+        container.seek(0)
+        decoded = sum(1 for _ in _iter_decoded(container, stream, step=Fraction(fps), origin=0))
+    assert decoded < total  # the optimisation is really on
+    expected = _reference_samples(clip, fps)
+    sampled = list(iter_sampled_frames(clip, fps=fps))
+    assert [f.t_ms for f in sampled] == [t for t, _ in expected]
+    assert all((f.image == image).all() for f, (_, image) in zip(sampled, expected, strict=True))
+    every_frame = list(iter_sampled_frames(clip, fps=1.0, every_nth=1))
+    assert len(every_frame) == total
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_variable_frame_rate_samples_by_timestamp(tmp_path: Path, suffix: str) -> None:
+    # Bursts, a 1.1-s freeze and an empty grid cell (2.0-2.5 s), as screen-sharing recorders write.
+    times_ms = [0, 40, 80, 300, 700, 710, 720, 1490, 1510, 2600, 2650, 3000, 3100]
+    clip = write_variable_rate(tmp_path / f"vfr{suffix}", times_ms)
+    sampled = list(iter_sampled_frames(clip, fps=2.0))
+    # Each half-second cell takes its earliest frame; the empty cell yields nothing, nothing is invented.
+    assert [f.t_ms for f in sampled] == [0, 700, 1490, 1510, 2600, 3000]
+    indices = [times_ms.index(f.t_ms) for f in sampled]
+    assert [round(float(f.image.mean()) / 15) for f in sampled] == indices  # the pixels of that very frame
+    assert [f.t_ms for f in iter_sampled_frames(clip, fps=2.0, start_s=1.5, end_s=3.0)] == [1510, 2600]
+
+
+def test_zero_frame_video_is_empty(tmp_path: Path) -> None:
+    with pytest.raises(EmptyVideo):
+        probe(write_zero_frames(tmp_path / "nothing.avi"))
