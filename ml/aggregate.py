@@ -79,10 +79,15 @@ def segments(frames: Sequence[Frame], smoothed: Sequence[np.ndarray | None], per
             else:
                 pieces.append([index])
         merged: list[list[int]] = []
+        merged_labels: list[int] = []  # the label of each merged run's long piece
         leading: list[int] = []  # short pieces before the first long one join it
         for piece in pieces:
-            if len(piece) >= MIN_SEGMENT_SAMPLES:
+            label = labels[piece[0] - run.start]
+            if len(piece) >= MIN_SEGMENT_SAMPLES and merged_labels and merged_labels[-1] == label:
+                merged[-1].extend(piece)  # a folded blip between two runs of one emotion
+            elif len(piece) >= MIN_SEGMENT_SAMPLES:
                 merged.append(leading + piece)
+                merged_labels.append(label)
                 leading = []
             elif merged:
                 merged[-1].extend(piece)

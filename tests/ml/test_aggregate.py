@@ -45,6 +45,13 @@ def test_segments_never_span_a_gap_and_cover_face_frames() -> None:
         assert s.start < s.end
 
 
+def test_a_folded_blip_does_not_split_one_emotion_in_two() -> None:
+    # neutral x4, one happiness sample, neutral x4 -> one neutral segment (no smoothing: window 1)
+    frames = [_frame(i * 0.5, label) for i, label in enumerate([0, 0, 0, 0, 1, 0, 0, 0, 0])]
+    found = segments(frames, smooth(frames, window=1), 0.5)
+    assert [(s.emotion, s.frames) for s in found] == [("neutral", 9)]
+
+
 def test_summary_and_minutes() -> None:
     smoothed = smooth(FRAMES)
     summary = summarize(FRAMES, smoothed, 0.0, 10.0)
