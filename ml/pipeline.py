@@ -1,9 +1,11 @@
 """Video -> sampled frames -> subject face -> emotion probabilities, as a stream of ``Frame``.
 
-Decoding runs in a producer thread feeding a small bounded queue, so the codec (which releases
-the GIL) works while the main thread detects faces and classifies them: on two cores the
-pipeline runs close to decode speed. Memory is bounded by the queue and one classifier batch,
-whatever the length of the recording.
+Three stages overlap, each on its own thread, because the codec, OpenCV and ONNX Runtime all
+release the GIL: decoding (a producer thread, ``DECODE_QUEUE_FRAMES`` frames ahead), face
+detection and cropping (the consumer's thread), and classification of whole batches (one worker
+thread, ``CLASSIFY_IN_FLIGHT`` batches of small crops ahead). On two cores the pipeline keeps up
+with a plain decode of every frame (bench/pipeline.py). Memory is bounded by the queue, the crops
+in flight and the ``Frame`` results, whatever the length of the recording.
 """
 
 from __future__ import annotations

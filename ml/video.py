@@ -7,8 +7,8 @@ does, so a recording analysed in chunks on many workers equals one analysed whol
 rate needs no special case. Times are exact fractions of the stream's time base until they are
 rounded once, to integer milliseconds.
 
-Holds at most the frame it yields: frames that fall between grid points are decoded (the codec
-needs them) but never converted to arrays.
+Holds at most the frame it yields: frames that fall between grid points are decoded only when
+other frames reference them (see :func:`_iter_decoded`) and never converted to arrays.
 """
 
 from __future__ import annotations

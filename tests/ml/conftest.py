@@ -30,6 +30,7 @@ ENCODER_OPTIONS = {
     "libx264": {"preset": "veryfast"},
     "libvpx": {"deadline": "realtime", "cpu-used": "8"},
     "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8"},
+    "mpeg4": {"bf": "2"},  # MPEG-4 Part 2 with B-frames, as old AVI recorders write
 }
 
 

@@ -65,6 +65,7 @@ def test_every_nth_frame_sampling(videos_dir: Path) -> None:
         (".avi", "mjpeg", "yuvj420p"),
         (".mp4", "hevc", "yuv420p"),
         (".mov", "h264", "yuv420p"),
+        (".mkv", "mpeg4", "yuv420p"),
     ],
 )
 def test_common_containers_and_codecs_decode(
@@ -77,7 +78,11 @@ def test_common_containers_and_codecs_decode(
     )
     info = probe(clip)
     assert info.width > 0 and abs(info.duration_s - 2.0) < 0.2
-    assert _times(clip, fps=2.0) == [0, 520, 1000, 1520]
+    sampled = list(iter_sampled_frames(clip, fps=2.0))
+    assert [f.t_ms for f in sampled] == [0, 520, 1000, 1520]
+    # Whatever the codec skipped, the samples are those of a decode of every frame.
+    expected = _reference_samples(clip, 2.0)
+    assert all((f.image == image).all() for f, (_, image) in zip(sampled, expected, strict=True))
 
 
 def test_missing_empty_and_non_video_files(tmp_path: Path) -> None:
