@@ -6,8 +6,16 @@ Exit codes: 0 success, 1 unexpected failure, 2 bad input (a one-line message on 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from sqlalchemy.orm import Session
+
+    from emotrace.settings import Settings
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -100,6 +108,150 @@ def evaluate(
     from ml.evaluate import main as run_evaluation
 
     run_evaluation(data=data, model=model, anchor=anchor, split=split, json_out=json_out)  # type: ignore[arg-type]
+
+
+def _service_settings() -> Settings:
+    import logging
+
+    from emotrace.settings import get_settings
+
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    return settings
+
+
+def _fail(exc: Exception, exit_code: int = EXIT_FAILURE) -> typer.Exit:
+    code = getattr(exc, "code", "error")
+    typer.echo(f"error: {code}: {exc}", err=True)
+    return typer.Exit(exit_code)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="interface to listen on (0.0.0.0 in a container)"),
+    port: int = typer.Option(8000, help="TCP port"),
+) -> None:
+    """Run the job service: the API and, without REDIS_URL, an in-process worker.
+
+    With no DATABASE_URL and no REDIS_URL everything runs here, state under EMOTRACE_HOME
+    (default ~/.emotrace). With them set, the API serves against Postgres and Celery workers.
+    """
+    from api.app import create_app
+    from api.server import run
+    from emotrace.db import prepare_database
+    from emotrace.errors import EmotraceError
+    from emotrace.queue import CeleryQueue, JobQueue
+    from emotrace.storage import make_store
+
+    settings = _service_settings()
+    try:
+        prepare_database(settings)
+    except EmotraceError as exc:
+        raise _fail(exc) from exc
+    store = make_store(settings)
+    queue: JobQueue
+    if settings.embedded:
+        from worker.embedded import EmbeddedQueue
+
+        embedded = EmbeddedQueue(settings, store)
+        embedded.resume()
+        queue = embedded
+    else:
+        queue = CeleryQueue(settings)
+    run(create_app(settings, queue=queue, store=store), host=host, port=port, log_level=settings.log_level)
+
+
+@app.command()
+def migrate(
+    revision: str = typer.Argument("head", help="target revision"),
+    downgrade: bool = typer.Option(False, "--downgrade", help="go down to REVISION (e.g. base) instead of up"),
+) -> None:
+    """Bring the database schema to REVISION (default: the latest); run before serving."""
+    import logging
+
+    from emotrace import db
+
+    settings = _service_settings()
+    logging.getLogger("alembic").setLevel(logging.INFO)
+    if downgrade:
+        db.downgrade(settings, revision)
+    else:
+        db.migrate(settings, revision)
+    typer.echo(f"database at {db.current_revision(settings) or 'base'}", err=True)
+
+
+@app.command()
+def worker(
+    concurrency: int = typer.Option(1, help="analysis processes (one per core; each uses worker_threads threads)"),
+    queues: str = typer.Option("emotrace.control,emotrace.chunks", help="queues to consume"),
+    beat: bool = typer.Option(False, help="also run the periodic sweep and purge (one per deployment)"),
+    loglevel: str = typer.Option("INFO"),
+) -> None:
+    """Run a Celery worker (needs REDIS_URL and DATABASE_URL)."""
+    settings = _service_settings()
+    if settings.embedded:
+        raise _fail(RuntimeError("set REDIS_URL for workers; `emotrace serve` alone runs jobs in-process"))
+    from worker.app import celery_app
+
+    argv = ["worker", f"--concurrency={concurrency}", f"--queues={queues}", f"--loglevel={loglevel}"]
+    if beat:
+        argv.append("--beat")
+    celery_app.worker_main(argv)
+
+
+def _keys_session() -> AbstractContextManager[Session]:
+    from emotrace.db import prepare_database, session_scope
+    from emotrace.errors import EmotraceError
+
+    settings = _service_settings()
+    try:
+        prepare_database(settings)
+    except EmotraceError as exc:
+        raise _fail(exc) from exc
+    return session_scope(settings)
+
+
+@keys_app.command("create")
+def keys_create(name: str = typer.Argument(..., help="the client (platform, team) the key is for")) -> None:
+    """Create an API key for client NAME; the key alone is printed on the last line of stdout."""
+    from emotrace import keys
+    from emotrace.errors import EmotraceError
+
+    try:
+        with _keys_session() as session:
+            client, key = keys.create(session, name)
+    except (EmotraceError, ValueError) as exc:
+        raise _fail(exc, EXIT_BAD_INPUT) from exc
+    typer.echo(f"created an API key for client {client.name!r}; it is shown only once", err=True)
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (id, client, first characters, created, revoked); never the keys themselves."""
+    from emotrace import keys
+
+    with _keys_session() as session:
+        rows = keys.list_keys(session)
+    for row in rows:
+        revoked = row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else "active"
+        created = row.created_at.isoformat(timespec="seconds")
+        typer.echo(f"{row.id}  {row.prefix}...  {created}  {revoked}  {row.client}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str = typer.Argument(..., help="the id shown by `emotrace keys list`")) -> None:
+    """Revoke a key: requests with it are refused from now on."""
+    from emotrace import keys
+    from emotrace.errors import EmotraceError
+
+    try:
+        with _keys_session() as session:
+            info = keys.revoke(session, key_id)
+    except EmotraceError as exc:
+        raise _fail(exc, EXIT_BAD_INPUT) from exc
+    typer.echo(f"revoked {info.id} ({info.client})", err=True)
 
 
 if __name__ == "__main__":

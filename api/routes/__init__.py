@@ -1,0 +1,1 @@
+"""One router per resource: ``jobs`` (the /v1 API) and ``health`` (probes and metrics)."""

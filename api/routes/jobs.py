@@ -1,0 +1,316 @@
+"""/v1/jobs: authorize, call ``emotrace.jobs``, shape the response. No CPU work happens here.
+
+The upload route is the one ``async`` route: it reads the body stream itself to enforce the
+byte budget; the rest is plain ``def`` over sync SQLAlchemy in FastAPI's thread pool.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import uuid
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import CurrentClient, OwnedJob, QueueDep, SessionDep, SettingsDep, StoreDep
+from api.schemas import ErrorBody, FramePage, JobAnalysis, JobOut, JobPage, job_out
+from api.uploads import Upload, drain, receive_upload
+from emotrace import jobs
+from emotrace.errors import InvalidParameter, JobNotFinished
+from emotrace.models import Client, Job, JobStatus
+from emotrace.queue import JobQueue
+from emotrace.settings import Settings
+from emotrace.storage import RecordingStore, recording_key
+from emotrace.webhooks import check_callback_url
+from ml.report import CSV_HEADER, csv_row
+from ml.transcript import parse_transcript
+from ml.video import probe
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody, "description": "missing or invalid API key"}}
+JOB_ERRORS: dict[int | str, dict[str, Any]] = {
+    **AUTH_ERRORS,
+    404: {"model": ErrorBody, "description": "no such job (or another client's)"},
+}
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off", ""})
+
+UPLOAD_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "the recording"},
+                        "fps": {"type": "number", "default": 2.0, "exclusiveMinimum": 0, "maximum": 10},
+                        "transcript": {"type": "string", "format": "binary", "description": "JSON, WebVTT or SRT"},
+                        "external_id": {"type": "string", "maxLength": 200},
+                        "retain_video": {"type": "boolean", "default": False},
+                        "callback_url": {"type": "string", "format": "uri"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+class JobParams(BaseModel):
+    fps: float
+    external_id: str | None = Field(None, max_length=200)
+    retain_video: bool = False
+    callback_url: str | None = None
+
+    @field_validator("retain_video", mode="before")
+    @classmethod
+    def _boolean_word(cls, value: object) -> object:
+        if isinstance(value, str):
+            word = value.strip().lower()
+            if word in TRUE_WORDS:
+                return True
+            if word in FALSE_WORDS:
+                return False
+            raise ValueError("must be true or false")
+        return value
+
+
+def _params(fields: dict[str, str], settings: Settings) -> JobParams:
+    raw: dict[str, Any] = {"fps": fields.get("fps") or settings.default_fps}
+    for name in ("external_id", "retain_video", "callback_url"):
+        if fields.get(name):
+            raw[name] = fields[name]
+    try:
+        params = JobParams.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"])
+        raise InvalidParameter(f"{field}: {error['msg']}") from exc
+    if not math.isfinite(params.fps) or not 0 < params.fps <= settings.max_sample_fps:
+        raise InvalidParameter(f"fps: must be greater than 0 and at most {settings.max_sample_fps:g}")
+    return params
+
+
+def _create(
+    *,
+    session: Session,
+    settings: Settings,
+    store: RecordingStore,
+    queue: JobQueue,
+    client: Client,
+    upload: Upload,
+    idempotency_key: str | None,
+) -> tuple[Job, bool]:
+    """Probe, validate, store and commit the job, then submit it; (job, created).
+
+    Submission comes after the commit, so a worker never sees an id it cannot load; if the
+    broker is down the job stays queued and the sweep submits it later.
+    """
+    try:
+        if upload.video_path is None:
+            raise InvalidParameter("file: a recording is required")
+        params = _params(upload.fields, settings)
+        cues = None
+        if upload.transcript is not None:
+            cues = parse_transcript(upload.transcript, filename=upload.transcript_filename)
+        if params.callback_url:
+            check_callback_url(params.callback_url, settings)
+        video = probe(upload.video_path)
+        job_id = uuid.uuid4()
+        key = recording_key(job_id)
+        try:
+            with session.begin_nested():
+                job = jobs.create_job(
+                    session,
+                    client_id=client.id,
+                    job_id=job_id,
+                    video=video,
+                    fps=params.fps,
+                    chunk_s=settings.chunk_seconds,
+                    recording_key=key,
+                    retain_video=params.retain_video,
+                    external_id=params.external_id,
+                    idempotency_key=idempotency_key,
+                    callback_url=params.callback_url,
+                    transcript=cues,
+                )
+        except IntegrityError:
+            existing = jobs.find_by_idempotency_key(session, client.id, idempotency_key) if idempotency_key else None
+            if existing is None:
+                raise
+            return existing, False  # a concurrent retry of the same POST won the race
+        store.put(key, upload.video_path)
+        try:
+            session.commit()
+        except Exception:
+            store.delete(key)
+            raise
+    finally:
+        upload.discard()
+    try:
+        queue.submit(job.id)
+    except Exception:
+        log.warning("job %s: submit failed; the sweep will submit it", job.id, exc_info=True)
+    log.info("job %s created: %d chunks, %.0f s of video", job.id, job.chunks_total, video.duration_s)
+    return job, True
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobOut,
+    summary="Upload a recording and start a job",
+    openapi_extra=UPLOAD_FORM,
+    responses={
+        **AUTH_ERRORS,
+        413: {"model": ErrorBody, "description": "upload_too_large"},
+        415: {"model": ErrorBody, "description": "not_a_video, no_video_stream, truncated_video, ..."},
+        422: {"model": ErrorBody, "description": "invalid_parameter, bad_transcript, empty_video, ..."},
+    },
+)
+async def create_job(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    queue: QueueDep,
+    client: CurrentClient,
+    idempotency_key: Annotated[
+        str | None, Header(max_length=200, description="a retried POST with the same key returns the same job")
+    ] = None,
+) -> JSONResponse:
+    if idempotency_key:
+        existing = await run_in_threadpool(jobs.find_by_idempotency_key, session, client.id, idempotency_key)
+        if existing is not None:
+            await drain(request, started=False)
+            return JSONResponse(job_out(existing).model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
+    # End the auth transaction: an upload can take minutes, and must not pin a pooled connection.
+    await run_in_threadpool(session.commit)
+    upload = await receive_upload(
+        request,
+        staging_dir=await run_in_threadpool(store.staging_dir),
+        max_video_bytes=settings.max_upload_bytes,
+    )
+    job, _created = await run_in_threadpool(
+        lambda: _create(
+            session=session,
+            settings=settings,
+            store=store,
+            queue=queue,
+            client=client,
+            upload=upload,
+            idempotency_key=idempotency_key,
+        )
+    )
+    return JSONResponse(job_out(job).model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
+
+
+@router.get("", response_model=JobPage, summary="Your jobs, newest first", responses=AUTH_ERRORS)
+def list_jobs(
+    session: SessionDep,
+    client: CurrentClient,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> JobPage:
+    items, next_cursor = jobs.list_jobs(session, client.id, limit=limit, cursor=cursor)
+    return JobPage(items=[job_out(job) for job in items], next_cursor=next_cursor)
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="A job's status and progress", responses=JOB_ERRORS)
+def get_job(job: OwnedJob) -> JobOut:
+    return job_out(job)
+
+
+@router.get(
+    "/{job_id}/summary",
+    response_model=JobAnalysis,
+    summary="The analysis, without per-frame rows",
+    responses={**JOB_ERRORS, 409: {"model": ErrorBody, "description": "job_not_finished"}},
+)
+def get_summary(job: OwnedJob, session: SessionDep) -> Response:
+    if job.status != JobStatus.SUCCEEDED:
+        raise JobNotFinished(f"the job is {job.status}; results exist once it has succeeded")
+    text = jobs.summary_json(session, job)
+    if text is None:
+        raise JobNotFinished("the job's summary is not written yet")
+    return Response(content=text, media_type="application/json")
+
+
+def _range_ms(start: float | None, end: float | None) -> tuple[int | None, int | None]:
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and (not math.isfinite(value) or value < 0):
+            raise InvalidParameter(f"{name}: must be a non-negative number of seconds")
+    if start is not None and end is not None and end <= start:
+        raise InvalidParameter("end: must be after start")
+    return (round(start * 1000) if start is not None else None, round(end * 1000) if end is not None else None)
+
+
+def _iter_csv(session: Session, job_id: uuid.UUID, start_ms: int | None, end_ms: int | None) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    for count, frame in enumerate(jobs.iter_frames(session, job_id, start_ms=start_ms, end_ms=end_ms), 1):
+        writer.writerow(csv_row(frame))
+        if count % 1000 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+@router.get(
+    "/{job_id}/frames",
+    response_model=FramePage,
+    summary="Per-frame emotions in [start, end), paginated; `Accept: text/csv` streams them all",
+    responses={**JOB_ERRORS, 200: {"content": {"text/csv": {}}}},
+)
+def get_frames(
+    request: Request,
+    job: OwnedJob,
+    session: SessionDep,
+    start: Annotated[float | None, Query(description="seconds, inclusive")] = None,
+    end: Annotated[float | None, Query(description="seconds, exclusive")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> Response:
+    start_ms, end_ms = _range_ms(start, end)
+    if "text/csv" in request.headers.get("accept", ""):
+        # The request's session stays open until the response is sent (FastAPI >= 0.118).
+        return StreamingResponse(
+            _iter_csv(session, job.id, start_ms, end_ms),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{job.id}-frames.csv"'},
+        )
+    items, next_cursor = jobs.page_frames(session, job.id, start_ms=start_ms, end_ms=end_ms, cursor=cursor, limit=limit)
+    page = FramePage(items=items, next_cursor=next_cursor)
+    return Response(content=page.model_dump_json(), media_type="application/json")
+
+
+@router.delete(
+    "/{job_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Cancel a job if running, and delete its recording and all results",
+    responses=JOB_ERRORS,
+)
+def delete_job(job: OwnedJob, session: SessionDep, store: StoreDep) -> Response:
+    job_id = job.id
+    key = jobs.delete_job(session, job_id)
+    session.commit()
+    if key is not None:
+        store.delete(key)
+    log.info("job %s deleted", job_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,1 @@
+"""Alembic migrations of emotrace's schema; run them with `emotrace migrate`."""
