@@ -74,3 +74,14 @@ def build_looped(base: Path, target: Path, minutes: float) -> Path:
                     out.mux(packet)
     tmp.rename(target)
     return target
+
+
+def base_720p(workdir: Path) -> Path:
+    """The 720p base clip, built once under ``workdir`` and reused by every benchmark."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    return build_720p_base(workdir / "base_720p.mp4")
+
+
+def looped_720p(workdir: Path, minutes: float) -> Path:
+    """The base clip looped to ``minutes``, built once under ``workdir``."""
+    return build_looped(base_720p(workdir), workdir / f"loop_{minutes:g}min_720p.mp4", minutes)

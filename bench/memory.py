@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.inputs import build_720p_base, build_looped
+from bench.inputs import looped_720p
 
 TARGET_RATIO = 1.2
 _CHILD = """
@@ -47,10 +47,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "emotrace-bench")
     parser.add_argument("--json", dest="json_out")
     args = parser.parse_args()
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    base = build_720p_base(args.workdir / "base_720p.mp4")
-    short = build_looped(base, args.workdir / f"loop_{args.short_minutes:g}min_720p.mp4", args.short_minutes)
-    long = build_looped(base, args.workdir / f"loop_{args.long_minutes:g}min_720p.mp4", args.long_minutes)
+    short = looped_720p(args.workdir, args.short_minutes)
+    long = looped_720p(args.workdir, args.long_minutes)
     short_mb, short_s = peak_rss_mb(short, args.workdir / "short.json")
     long_mb, long_s = peak_rss_mb(long, args.workdir / "long.json")
     ratio = long_mb / short_mb

@@ -31,7 +31,7 @@ import av
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.inputs import build_720p_base, build_looped
+from bench.inputs import base_720p, looped_720p
 from ml.classifier import EmotionClassifier
 from ml.pipeline import analyze_range, load_classifier
 from ml.video import iter_sampled_frames, probe
@@ -76,9 +76,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "emotrace-bench")
     parser.add_argument("--json", dest="json_out")
     args = parser.parse_args()
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    base = build_720p_base(args.workdir / "base_720p.mp4")
-    video = build_looped(base, args.workdir / f"loop_{args.minutes:g}min_720p.mp4", args.minutes)
+    base = base_720p(args.workdir)
+    video = looped_720p(args.workdir, args.minutes)
     duration = probe(video).duration_s
     classifier = load_classifier()
     runs: dict[str, Callable[[], object]] = {

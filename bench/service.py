@@ -44,7 +44,7 @@ import redis
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.inputs import build_720p_base, build_looped
+from bench.inputs import base_720p, looped_720p
 
 PG_ADMIN_URL = os.environ.get("EMOTRACE_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE_URL = os.environ.get("EMOTRACE_BENCH_REDIS", "redis://127.0.0.1:6379").rstrip("/")
@@ -201,9 +201,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "emotrace-bench")
     parser.add_argument("--json", dest="json_out")
     args = parser.parse_args()
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    base = build_720p_base(args.workdir / "base_720p.mp4")
-    video = build_looped(base, args.workdir / f"loop_{args.minutes:g}min_720p.mp4", args.minutes)
+    base = base_720p(args.workdir)
+    video = looped_720p(args.workdir, args.minutes)
 
     db_name = f"emotrace_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
