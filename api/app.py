@@ -9,6 +9,7 @@ Every error, including 404/405/422 from the framework and unexpected 500s, has t
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -24,6 +26,7 @@ from api.routes import health
 from api.routes import jobs as job_routes
 from emotrace.db import get_sessionmaker
 from emotrace.errors import (
+    DatabaseUnavailable,
     EmotraceError,
     MethodNotAllowed,
     NotFound,
@@ -32,6 +35,7 @@ from emotrace.errors import (
     video_error_status,
 )
 from emotrace.queue import JobQueue
+from emotrace.ratelimit import RateLimiter, make_rate_limiter
 from emotrace.settings import Settings
 from emotrace.storage import RecordingStore
 from ml.errors import TranscriptError, VideoError
@@ -50,8 +54,23 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 def _register_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(EmotraceError)
     async def emotrace_error(_: Request, exc: EmotraceError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = None
+        if exc.status == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
+        retry_after = getattr(exc, "retry_after_s", None)
+        if retry_after is not None:
+            headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
         return _error(exc.status, exc.code, exc.message, headers)
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        """A lost or refused connection (Postgres restarting, failing over) is the client's cue to
+        retry; the request's transaction was rolled back, so retrying is safe."""
+        if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+            reason = type(exc.orig).__name__
+            log.warning("database unavailable during %s %s: %s", request.method, request.url.path, reason)
+            return await emotrace_error(request, DatabaseUnavailable("the database is unavailable; retry shortly"))
+        return await unexpected_error(request, exc)
 
     @app.exception_handler(VideoError)
     async def video_error(_: Request, exc: VideoError) -> JSONResponse:
@@ -100,7 +119,9 @@ def _mount_page(app: FastAPI) -> None:
         app.mount("/assets", StaticFiles(directory=assets), name="assets")
 
 
-def create_app(settings: Settings, *, queue: JobQueue, store: RecordingStore) -> FastAPI:
+def create_app(
+    settings: Settings, *, queue: JobQueue, store: RecordingStore, rate_limiter: RateLimiter | None = None
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         try:
@@ -124,6 +145,7 @@ def create_app(settings: Settings, *, queue: JobQueue, store: RecordingStore) ->
     app.state.settings = settings
     app.state.queue = queue
     app.state.store = store
+    app.state.rate_limiter = rate_limiter or make_rate_limiter(settings)
     app.state.sessionmaker = get_sessionmaker(settings)
     app.state.metrics = health.metrics_registry(app.state.sessionmaker, queue)
     _register_error_handlers(app)

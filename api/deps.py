@@ -18,6 +18,7 @@ from emotrace import jobs, keys
 from emotrace.errors import JobNotFound, Unauthorized
 from emotrace.models import Client, Job
 from emotrace.queue import JobQueue
+from emotrace.ratelimit import RateLimiter
 from emotrace.settings import Settings
 from emotrace.storage import RecordingStore
 
@@ -36,6 +37,10 @@ def get_queue(request: Request) -> JobQueue:
     return request.app.state.queue
 
 
+def get_rate_limiter(request: Request) -> RateLimiter:
+    return request.app.state.rate_limiter
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request; routes commit their writes, anything else is rolled back."""
     factory: sessionmaker[Session] = request.app.state.sessionmaker
@@ -50,6 +55,7 @@ def get_session(request: Request) -> Iterator[Session]:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[RecordingStore, Depends(get_store)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 

@@ -9,6 +9,7 @@ form fields and the transcript are small and bounded.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
-from emotrace.errors import InvalidParameter, UnsupportedContentType, UploadTooLarge
+from emotrace.errors import InvalidParameter, UnsupportedContentType, UploadTimeout, UploadTooLarge
 from ml.errors import NotAVideo, TranscriptError
 from ml.transcript import MAX_TRANSCRIPT_BYTES
 
@@ -181,7 +182,18 @@ def declared_length(request: Request) -> int | None:
         return None
 
 
-async def receive_upload(request: Request, *, staging_dir: Path, max_video_bytes: int) -> Upload:
+async def _next_message(request: Request, idle_timeout_s: float) -> dict[str, object]:
+    """The next body message; a client that sends nothing for ``idle_timeout_s`` is cut off, so
+    a stalled or deliberately slow upload cannot hold a connection and a staging file forever."""
+    try:
+        return dict(await asyncio.wait_for(request.receive(), timeout=idle_timeout_s))
+    except TimeoutError as exc:
+        raise UploadTimeout(f"no data received for {idle_timeout_s:g} s; the upload was cut off") from exc
+
+
+async def receive_upload(
+    request: Request, *, staging_dir: Path, max_video_bytes: int, idle_timeout_s: float = 60.0
+) -> Upload:
     """Parse the body as it arrives. On any error the staged file is removed before raising."""
     boundary = _boundary(request)
     length = declared_length(request)
@@ -193,10 +205,11 @@ async def receive_upload(request: Request, *, staging_dir: Path, max_video_bytes
     finished = False
     try:
         while not finished:
-            message = await request.receive()
+            message = await _next_message(request, idle_timeout_s)
             if message["type"] == "http.disconnect":
                 raise ClientDisconnect()
-            pending.extend(message.get("body", b""))
+            body = message.get("body", b"")
+            pending.extend(body if isinstance(body, bytes) else b"")
             finished = not message.get("more_body", False)
             # Until the signature is checked, parse every chunk at once: reject before the rest arrives.
             if pending and (finished or len(pending) >= WRITE_BATCH_BYTES or not sink.checked):
@@ -210,7 +223,7 @@ async def receive_upload(request: Request, *, staging_dir: Path, max_video_bytes
     except Exception as exc:
         sink.close()
         sink.upload.discard()
-        if not finished:
+        if not finished and not isinstance(exc, UploadTimeout):
             await drain(request, started=True)
         if isinstance(exc, ValueError) and not isinstance(exc, TranscriptError):
             raise InvalidParameter("malformed multipart body") from exc

@@ -6,13 +6,18 @@
     │   ├── JobNotFound         404 job_not_found: unknown id, or another client's job
     │   └── KeyNotFound         404 key_not_found: `emotrace keys revoke` of an unknown key
     ├── MethodNotAllowed        405 method_not_allowed
+    ├── UploadTimeout           408 upload_timeout: the upload stalled
     ├── JobNotFinished          409 job_not_finished: results asked for before success
     ├── UploadTooLarge          413 upload_too_large
     ├── UnsupportedContentType  415 unsupported_content_type: the request is not multipart
     ├── InvalidParameter        422 invalid_parameter
     │   └── CallbackNotAllowed  422 callback_not_allowed: callback host not in the allow list
+    ├── RateLimited             429 rate_limited: too many jobs created; see Retry-After
     └── ServiceUnavailable      503 not_ready: Postgres, Redis or storage unreachable
+        ├── DatabaseUnavailable 503 database_unavailable: a request met a lost connection; retry
         └── DatabaseNotMigrated 503 database_not_migrated
+
+Statuses 429 and 503 carry ``Retry-After``: the request did nothing and may be sent again.
 
 Video and transcript problems keep the ml layer's own family (``ml.errors``); the API maps those
 with :func:`video_error_status`. Messages name the problem, never recording content or keys.
@@ -57,6 +62,10 @@ class MethodNotAllowed(EmotraceError):
     code, status = "method_not_allowed", 405
 
 
+class UploadTimeout(EmotraceError):
+    code, status = "upload_timeout", 408
+
+
 class JobNotFinished(EmotraceError):
     code, status = "job_not_finished", 409
 
@@ -77,8 +86,21 @@ class CallbackNotAllowed(InvalidParameter):
     code = "callback_not_allowed"
 
 
+class RateLimited(EmotraceError):
+    code, status = "rate_limited", 429
+
+    def __init__(self, message: str = "", *, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class ServiceUnavailable(EmotraceError):
     code, status = "not_ready", 503
+    retry_after_s: float = 1.0
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database_unavailable"
 
 
 class DatabaseNotMigrated(ServiceUnavailable):

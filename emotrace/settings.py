@@ -11,7 +11,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Chunk edges must fall on the face tracker's continuity window (ml.faces.CONTINUITY_WINDOW_MS),
@@ -46,6 +55,13 @@ class Settings(BaseSettings):
     cache_dir: Path | None = Field(None, description="worker-local copies of object-store recordings")
 
     max_upload_bytes: PositiveInt = 4 * 1024**3
+    upload_idle_timeout_s: PositiveFloat = Field(
+        60.0, description="an upload that sends nothing for this long is cut off (408), its staging file removed"
+    )
+    post_rate_per_minute: NonNegativeInt = Field(
+        30, description="jobs a client may create per minute, sustained; 0: no limit"
+    )
+    post_burst: PositiveInt = Field(20, description="jobs a client may create at once before the rate applies")
     max_sample_fps: PositiveFloat = 10.0
     default_fps: PositiveFloat = 2.0
     chunk_seconds: PositiveFloat = Field(60.0, description="~6 s of work at 10x real time: cheap to redo")

@@ -52,6 +52,8 @@ def _parse_json(text: str) -> list[Cue]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise TranscriptError(f"invalid JSON at line {exc.lineno}") from exc
+    except RecursionError as exc:
+        raise TranscriptError("JSON nested too deeply") from exc
     if isinstance(data, dict) and isinstance(data.get("segments"), list):
         data = data["segments"]
     if not isinstance(data, list):

@@ -52,6 +52,9 @@ def _open(path: str | os.PathLike[str]) -> av.container.InputContainer:
     try:
         return av.open(str(file), mode="r")
     except av.error.FFmpegError as exc:
+        if isinstance(exc, av.error.EOFError) and _looks_like_media(file):
+            # e.g. a Matroska file whose tracks are declared and whose clusters never came.
+            raise EmptyVideo(f"{file.name}: the file ends after its header; it holds no frames") from exc
         if _looks_like_media(file):
             raise TruncatedVideo(f"{file.name}: the container is incomplete or corrupt") from exc
         raise NotAVideo(f"{file.name}: not a video file") from exc
@@ -88,7 +91,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     """Metadata from the container, checked by decoding the first frame (cheap: one GOP at most)."""
     with _open(path) as container:
         if not container.streams.video:
-            raise NoVideoStream(f"{Path(path).name}: no video stream (audio only?)")
+            raise NoVideoStream(f"{Path(path).name}: no video stream (audio only, or a video track without frames)")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         width, height = stream.codec_context.width, stream.codec_context.height
@@ -177,7 +180,7 @@ def iter_sampled_frames(
     """
     with _open(path) as container:
         if not container.streams.video:
-            raise NoVideoStream(f"{Path(path).name}: no video stream (audio only?)")
+            raise NoVideoStream(f"{Path(path).name}: no video stream (audio only, or a video track without frames)")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         if every_nth is not None:

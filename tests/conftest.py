@@ -1,10 +1,25 @@
-"""Fixtures every suite uses. Suite-specific fixtures live in the suite's own conftest.py."""
+"""Fixtures every suite uses. Suite-specific fixtures live in the suite's own conftest.py.
+
+The running service (``tests/service/services.py``: Postgres, Redis, Celery workers, the API) is
+registered here, once, so the service and web suites share one stack per run.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+
+from tests.service.services import (  # noqa: F401  (fixtures, registered once for every suite)
+    api_url,
+    database_url,
+    make_client,
+    redis_url,
+    service_env,
+    service_home,
+    settings,
+    workers,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__import__("os").environ.get("EMOTRACE_SHARED_DIR", REPO.parent / "shared"))

@@ -10,6 +10,7 @@ import csv
 import io
 import logging
 import math
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -21,11 +22,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CurrentClient, OwnedJob, QueueDep, SessionDep, SettingsDep, StoreDep
+from api.deps import CurrentClient, OwnedJob, QueueDep, RateLimiterDep, SessionDep, SettingsDep, StoreDep
 from api.schemas import ErrorBody, FramePage, JobAnalysis, JobOut, JobPage, job_out
 from api.uploads import Upload, drain, receive_upload
 from emotrace import jobs
-from emotrace.errors import InvalidParameter, JobNotFinished
+from emotrace.errors import InvalidParameter, JobNotFinished, RateLimited
 from emotrace.models import Client, Job, JobStatus
 from emotrace.queue import JobQueue
 from emotrace.settings import Settings
@@ -75,6 +76,14 @@ class JobParams(BaseModel):
     external_id: str | None = Field(None, max_length=200)
     retain_video: bool = False
     callback_url: str | None = None
+
+    @field_validator("external_id")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        """Text the client gets back and may log or show: no NUL, line breaks or escapes."""
+        if value is not None and any(unicodedata.category(char) == "Cc" for char in value):
+            raise ValueError("must not contain control characters")
+        return value
 
     @field_validator("retain_video", mode="before")
     @classmethod
@@ -177,9 +186,11 @@ def _create(
     openapi_extra=UPLOAD_FORM,
     responses={
         **AUTH_ERRORS,
+        408: {"model": ErrorBody, "description": "upload_timeout: the upload stalled"},
         413: {"model": ErrorBody, "description": "upload_too_large"},
         415: {"model": ErrorBody, "description": "not_a_video, no_video_stream, truncated_video, ..."},
         422: {"model": ErrorBody, "description": "invalid_parameter, bad_transcript, empty_video, ..."},
+        429: {"model": ErrorBody, "description": "rate_limited: wait Retry-After seconds"},
     },
 )
 async def create_job(
@@ -188,6 +199,7 @@ async def create_job(
     settings: SettingsDep,
     store: StoreDep,
     queue: QueueDep,
+    limiter: RateLimiterDep,
     client: CurrentClient,
     idempotency_key: Annotated[
         str | None, Header(max_length=200, description="a retried POST with the same key returns the same job")
@@ -198,12 +210,18 @@ async def create_job(
         if existing is not None:
             await drain(request, started=False)
             return JSONResponse(job_out(existing).model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
+    # A replayed POST (above) is free; a new job costs a token, taken before the body is read.
+    wait_s = await run_in_threadpool(limiter.acquire, str(client.id))
+    if wait_s > 0:
+        await drain(request, started=False)
+        raise RateLimited(f"too many new jobs; retry in {math.ceil(wait_s)} s", retry_after_s=wait_s)
     # End the auth transaction: an upload can take minutes, and must not pin a pooled connection.
     await run_in_threadpool(session.commit)
     upload = await receive_upload(
         request,
         staging_dir=await run_in_threadpool(store.staging_dir),
         max_video_bytes=settings.max_upload_bytes,
+        idle_timeout_s=settings.upload_idle_timeout_s,
     )
     job, _created = await run_in_threadpool(
         lambda: _create(

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ml.classifier import EmotionClassifier
+from tests.recordings import write_audio_only as write_audio_only  # re-exported for the ml tests
 
 TALKING_HEADS = (
     "retalking_face_1.mp4",
@@ -50,22 +51,6 @@ def reencode(source: Path, target: Path, *, codec: str, seconds: float, pix_fmt:
             new.pts = index
             new.time_base = 1 / rate
             for packet in stream.encode(new):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return target
-
-
-def write_audio_only(target: Path, seconds: float = 1.0) -> Path:
-    with av.open(str(target), "w") as out:
-        stream = out.add_stream("aac", rate=44100)
-        samples = int(44100 * seconds)
-        tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(samples) / 44100)).astype(np.float32)
-        for start in range(0, samples, 1024):
-            frame = av.AudioFrame.from_ndarray(tone[None, start : start + 1024], format="fltp", layout="mono")
-            frame.sample_rate = 44100
-            frame.pts = start
-            for packet in stream.encode(frame):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)

@@ -135,54 +135,6 @@ def test_retried_post_with_the_same_idempotency_key_returns_the_same_job(
     assert upload(make_client(), short_clip, headers={"Idempotency-Key": "upload-1"}).json()["id"] != first.json()["id"]
 
 
-@pytest.mark.parametrize(
-    ("kind", "fields", "status", "code"),
-    [
-        ("text", {}, 415, "not_a_video"),
-        ("audio", {}, 415, "no_video_stream"),
-        ("cut_container", {}, 415, "truncated_video"),
-        ("clip", {"fps": "0"}, 422, "invalid_parameter"),
-        ("clip", {"fps": "10.5"}, 422, "invalid_parameter"),
-        ("clip", {"fps": "fast"}, 422, "invalid_parameter"),
-        ("clip", {"fps": "nan"}, 422, "invalid_parameter"),
-        ("clip", {"external_id": "x" * 201}, 422, "invalid_parameter"),
-        ("clip", {"retain_video": "perhaps"}, 422, "invalid_parameter"),
-        ("clip", {"callback_url": "http://evil.example.org/hook"}, 422, "callback_not_allowed"),
-        ("clip", {"callback_url": "ftp://127.0.0.1/hook"}, 422, "invalid_parameter"),
-    ],
-)
-def test_bad_uploads_are_rejected_with_a_code(
-    make_client: ClientFactory,
-    bad_inputs: dict[str, Path],
-    short_clip: Path,
-    settings: Settings,
-    kind: str,
-    fields: dict[str, Any],
-    status: int,
-    code: str,
-) -> None:
-    client = make_client()
-    path = short_clip if kind == "clip" else bad_inputs[kind]
-    assert_error(upload(client, path, **fields), status, code)
-    assert client.get("/v1/jobs").json()["items"] == []
-    assert staged_files(settings) == []
-
-
-@pytest.mark.parametrize(
-    ("content", "filename"),
-    [(b"this is not a transcript", "t.txt"), (b'[{"start": 5, "end": 2}]', "t.json"), (b"\xff\xfe\x00", "t.vtt")],
-)
-def test_bad_transcripts_are_rejected(
-    make_client: ClientFactory, short_clip: Path, content: bytes, filename: str
-) -> None:
-    client = make_client()
-    with short_clip.open("rb") as handle:
-        response = client.post(
-            "/v1/jobs", files={"file": ("v.mp4", handle, "video/mp4"), "transcript": (filename, content, "text/plain")}
-        )
-    assert_error(response, 422, "bad_transcript")
-
-
 def test_missing_file_and_wrong_content_type(make_client: ClientFactory) -> None:
     client = make_client()
     assert_error(client.post("/v1/jobs", data={"fps": "2"}, files={"other": ("a", b"b")}), 422, "invalid_parameter")

@@ -14,24 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import av
 import httpx
 import pytest
 
 from emotrace.settings import Settings
+from tests.recordings import cut_copy, faststart_copy
 from tests.service import services
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Playwright
-
-# The running service, shared with tests/service: fixtures bound to names here register here.
-service_home = services.service_home
-database_url = services.database_url
-redis_url = services.redis_url
-service_env = services.service_env
-settings = services.settings
-workers = services.workers
-api_url = services.api_url
 
 CHROMIUM = Path(os.environ.get("EMOTRACE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -110,23 +101,9 @@ def api(base_url: str, api_key: str) -> Iterator[httpx.Client]:
 def cut_recording(videos_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A recording whose header is intact but whose second half is gone: accepted at upload, it
     fails while a worker decodes it, so the page has a failed job to explain."""
-    whole = tmp_path_factory.mktemp("cut") / "faststart.mp4"
-    # moov first (faststart), so cutting the file keeps the header and loses frames.
-    with (
-        av.open(str(videos_dir / "liveportrait_driving_d6.mp4")) as inp,
-        av.open(str(whole), "w", options={"movflags": "faststart"}) as out,
-    ):
-        in_stream = inp.streams.video[0]
-        out_stream = out.add_stream_from_template(in_stream)
-        for packet in inp.demux(in_stream):
-            if packet.dts is None:
-                continue
-            packet.stream = out_stream
-            out.mux(packet)
-    data = whole.read_bytes()
-    cut = whole.with_name("session-cut.mp4")
-    cut.write_bytes(data[: len(data) // 2])
-    return cut
+    folder = tmp_path_factory.mktemp("cut")
+    whole = faststart_copy(videos_dir / "liveportrait_driving_d6.mp4", folder / "faststart.mp4")
+    return cut_copy(whole, folder / "session-cut.mp4", 0.5)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from ml import EMOTIONS
@@ -17,3 +18,9 @@ def test_web_palette_equals_report_palette() -> None:
 
 def test_palette_names_every_emotion_in_order() -> None:
     assert tuple(json.loads(PALETTE_JSON.read_text())) == EMOTIONS
+
+
+def test_page_emotion_order_equals_ml() -> None:
+    source = (PALETTE_JSON.parent / "emotions.ts").read_text()
+    block = source.split("export const EMOTIONS", 1)[1].split("];", 1)[0]
+    assert tuple(re.findall(r'"([a-z]+)"', block)) == EMOTIONS
