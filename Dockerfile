@@ -4,13 +4,17 @@
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY emotrace emotrace
 COPY ml ml
 COPY api api
 COPY worker worker
 COPY migrations migrations
-RUN python -m venv /opt/venv && /opt/venv/bin/pip install ".[s3]"
+# Exact versions of every package from the lock (pip-audit checks the same file), then the
+# project itself with nothing left to resolve.
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install -r requirements.lock \
+    && /opt/venv/bin/pip install --no-deps ".[s3]"
 
 FROM python:3.11-slim-bookworm
 ENV PATH=/opt/venv/bin:$PATH \

@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from emotrace import jobs, keys
-from emotrace.errors import JobNotFound, Unauthorized
+from emotrace.errors import InvalidParameter, JobNotFound, Unauthorized
 from emotrace.models import Client, Job
 from emotrace.queue import JobQueue
 from emotrace.ratelimit import RateLimiter
@@ -72,6 +73,31 @@ def current_client(
 
 
 CurrentClient = Annotated[Client, Depends(current_client)]
+
+
+def known_query_only(request: Request) -> None:
+    """Refuse query parameters the route does not declare: a misspelt ``strat=600`` would
+    otherwise return the whole recording and look like an answer."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    allowed = _QUERY_NAMES.get(id(route))
+    if allowed is None:
+        allowed = _QUERY_NAMES[id(route)] = _declared_query(dependant)
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise InvalidParameter(f"unknown query parameter `{unknown[0][:40]}`")
+
+
+_QUERY_NAMES: dict[int, frozenset[str]] = {}  # by route; routes live as long as the process
+
+
+def _declared_query(dependant: Dependant) -> frozenset[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _declared_query(sub)
+    return frozenset(names)
 
 
 def owned_job(job_id: str, session: SessionDep, client: CurrentClient) -> Job:

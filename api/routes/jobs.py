@@ -15,14 +15,23 @@ import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CurrentClient, OwnedJob, QueueDep, RateLimiterDep, SessionDep, SettingsDep, StoreDep
+from api.deps import (
+    CurrentClient,
+    OwnedJob,
+    QueueDep,
+    RateLimiterDep,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+    known_query_only,
+)
 from api.schemas import ErrorBody, FramePage, JobAnalysis, JobOut, JobPage, job_out
 from api.uploads import Upload, drain, receive_upload
 from emotrace import jobs
@@ -38,7 +47,7 @@ from ml.video import probe
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(known_query_only)])
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody, "description": "missing or invalid API key"}}
 JOB_ERRORS: dict[int | str, dict[str, Any]] = {
