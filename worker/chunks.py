@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 OnEnded = Callable[[uuid.UUID], None]
 """Called with a job's id once it has ended (succeeded or failed), e.g. to send its callback."""
 
-STAGING_MAX_AGE_S = 24 * 3600
+# An upload in progress writes at least every upload_idle_timeout_s, and storing it takes minutes at
+# most: a staging file an hour old was left by an API process that died mid-upload.
+STAGING_MAX_AGE_S = 3600
 
 _classifier: EmotionClassifier | None = None
 _classifier_lock = threading.Lock()

@@ -57,7 +57,7 @@ def snapshot(settings: Settings, bystander: httpx.Client, bystander_job: str) ->
             select(func.count()).select_from(FrameEmotion).where(FrameEmotion.job_id == uuid.UUID(bystander_job))
         )
     root = settings.storage_root
-    stored = frozenset(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and "staging" not in p.parts)
+    stored = frozenset(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and "incoming" not in p.parts)
     view = [
         bystander.get(f"/v1/jobs/{bystander_job}").json(),
         bystander.get(f"/v1/jobs/{bystander_job}/summary").json(),

@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from emotrace.settings import Settings
+from emotrace.storage import LocalStore
 from tests.service.faults import (
     PrivatePostgres,
     PrivateRedis,
@@ -35,6 +36,7 @@ from tests.service.faults import (
 from tests.service.services import WorkerPool, new_key, run_cli, settings_from_env, wait_for_job
 from tests.service.test_api import upload
 from tests.service.test_jobs_e2e import all_frames, analyze_cli
+from worker import chunks
 
 ClientFactory = Callable[..., httpx.Client]
 JOB_TIMEOUT_S = 240.0
@@ -260,6 +262,15 @@ def test_api_killed_with_uploads_and_polls_in_flight(
             assert job["status"] == "succeeded", job
             assert_exactly_analyze(client, job_id, expected_long)
         assert len(client.get("/v1/jobs").json()["items"]) == 2
+    # The killed upload's partial file is all that is left, and the hourly purge takes it.
+    store = LocalStore(stack.settings.storage_root)
+    orphans = [path for path in store.staging_dir().iterdir() if path.is_file()]
+    assert len(orphans) <= 1, orphans
+    aged = time.time() - chunks.STAGING_MAX_AGE_S - 60
+    for path in orphans:
+        os.utime(path, (aged, aged))
+    chunks.purge(stack.settings, store)
+    assert not any(store.staging_dir().iterdir())
 
 
 def test_twenty_jobs_from_four_clients_at_once(
