@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     yunet_model: Path | None = None
 
     worker_threads: PositiveInt = Field(1, description="ONNX Runtime threads per worker process")
+    worker_nice: int = Field(
+        10, ge=0, le=19, description="CPU niceness of worker processes: on a shared host the API answers first"
+    )
     embedded_workers: PositiveInt = Field(1, description="job threads of the in-process queue (embedded mode)")
     max_chunk_attempts: PositiveInt = Field(
         3, description="a chunk that fails or kills its worker this often fails the job"

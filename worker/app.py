@@ -8,6 +8,7 @@ service, or `emotrace worker --beat` on one machine).
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from celery import Celery
@@ -40,9 +41,15 @@ def create_celery_app(settings: Settings) -> Celery:
 
 @worker_process_init.connect
 def _fresh_pools(**_: Any) -> None:
-    """A forked child must not reuse the parent's database connections."""
+    """A forked child must not reuse the parent's database connections. Its CPU priority is
+    lowered: analysis is batch work, and on a host it shares with the API, status polls and
+    uploads must not wait behind it (a chunk only takes a little longer)."""
     dispose_engines()
-    logging.getLogger("emotrace").setLevel(get_settings().log_level)
+    settings = get_settings()
+    logging.getLogger("emotrace").setLevel(settings.log_level)
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if settings.worker_nice > current:
+        os.nice(settings.worker_nice - current)
 
 
 celery_app = create_celery_app(get_settings())

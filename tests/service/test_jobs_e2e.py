@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -298,3 +299,12 @@ def test_the_sweep_submits_a_job_the_broker_never_got(
     finally:
         sender.close()
     assert wait_for_job(client, str(job_id))["status"] == "succeeded"
+
+
+def test_worker_processes_yield_the_cpu_to_the_api(workers: WorkerPool, settings: Settings) -> None:
+    """The prefork children that run chunks are niced (EMOTRACE_WORKER_NICE), the API is not."""
+    for process in workers.processes.values():
+        children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+        assert children, "no pool child"
+        assert all(os.getpriority(os.PRIO_PROCESS, int(pid)) >= settings.worker_nice for pid in children)
+    assert os.getpriority(os.PRIO_PROCESS, 0) < settings.worker_nice
