@@ -226,6 +226,35 @@ def test_a_killed_worker_loses_no_frames_and_adds_none(
     assert frames == expected["frames"]
 
 
+def test_a_chunk_that_kills_its_worker_every_time_fails_only_its_job(
+    make_client: ClientFactory, workers: WorkerPool, settings: Settings, long_clip: Path, short_clip: Path
+) -> None:
+    """Chunk 1's worker is killed on every attempt (as a recording that crashes the decoder would):
+    after EMOTRACE_MAX_CHUNK_ATTEMPTS leases the job fails with chunk_failed, and another client's
+    job submitted at the same time succeeds."""
+    poisoned, bystander = make_client(), make_client()
+    job_id = upload(poisoned, long_clip, fps="8").json()["id"]
+    other_id = upload(bystander, short_clip).json()["id"]
+    killed: set[int] = set()
+    deadline = time.monotonic() + 120
+    while poisoned.get(f"/v1/jobs/{job_id}").json()["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, f"the job did not fail; killed {sorted(killed)}"
+        chunk = next((c for c in chunk_rows(settings, job_id) if c.index == 1), None)
+        if chunk is not None and chunk.status == ChunkStatus.RUNNING and chunk.worker:
+            pid = int(str(chunk.worker).rsplit(":", 1)[1])
+            if pid not in killed:
+                killed.add(pid)
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.02)
+    job = poisoned.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "failed" and job["error"]["code"] == "chunk_failed", job
+    assert "chunk 1" in job["error"]["message"]
+    # The lease past the limit fails the job at once; the loop may catch that one too before it does.
+    assert settings.max_chunk_attempts <= len(killed) <= settings.max_chunk_attempts + 1, killed
+    assert wait_for_job(bystander, other_id)["status"] == "succeeded"
+    wait_until_deleted(settings, job_id)
+
+
 class _Receiver(BaseHTTPRequestHandler):
     received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
     arrived: ClassVar[threading.Event] = threading.Event()
