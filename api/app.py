@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -61,6 +62,11 @@ def _register_error_handlers(app: FastAPI) -> None:
         if retry_after is not None:
             headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
         return _error(exc.status, exc.code, exc.message, headers)
+
+    @app.exception_handler(PoolTimeout)
+    async def pool_exhausted(request: Request, _: PoolTimeout) -> JSONResponse:
+        log.warning("no database connection free for %s %s", request.method, request.url.path)
+        return await emotrace_error(request, DatabaseUnavailable("the database is busy; retry shortly"))
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:

@@ -7,7 +7,7 @@ ever reveals that an id exists. Everything here is sync and runs in FastAPI's th
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -42,14 +42,21 @@ def get_rate_limiter(request: Request) -> RateLimiter:
     return request.app.state.rate_limiter
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; routes commit their writes, anything else is rolled back."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session per request, closed here on the event loop.
+
+    A request must never hold a pooled connection while it waits for a worker thread: with more
+    requests in flight than threads, every thread would wait for a connection held by a request
+    that waits for a thread, until the pool's timeout. So each step that reads (the key check,
+    the job lookup) commits before it returns, handing its connection back, and the last step's
+    connection is released by this cleanup, which (unlike a sync dependency's cleanup) needs no
+    thread. Routes commit their writes; anything left open is rolled back by the pool on return.
+    """
     factory: sessionmaker[Session] = request.app.state.sessionmaker
     session = factory()
     try:
         yield session
     finally:
-        session.rollback()
         session.close()
 
 
@@ -67,6 +74,7 @@ def current_client(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing API key: send `Authorization: Bearer <key>`")
     client = keys.authenticate(session, credentials.credentials)
+    session.commit()  # the connection goes back before the next step waits for a thread
     if client is None:
         raise Unauthorized("invalid or revoked API key")
     return client
@@ -105,7 +113,9 @@ def owned_job(job_id: str, session: SessionDep, client: CurrentClient) -> Job:
         parsed = uuid.UUID(job_id)
     except ValueError as exc:
         raise JobNotFound("no such job") from exc
-    return jobs.get_job(session, client.id, parsed)
+    job = jobs.get_job(session, client.id, parsed)
+    session.commit()  # as in current_client
+    return job
 
 
 OwnedJob = Annotated[Job, Depends(owned_job)]

@@ -15,7 +15,7 @@ import binascii
 import json
 import math
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -358,22 +358,6 @@ def page_frames(
     )
     next_cursor = _encode_cursor([rows[limit - 1].t_ms]) if len(rows) > limit else None
     return [to_frame(row) for row in rows[:limit]], next_cursor
-
-
-def iter_frames(
-    session: Session, job_id: uuid.UUID, *, start_ms: int | None, end_ms: int | None, batch: int = 5000
-) -> Iterator[Frame]:
-    """All frames in range, read in keyset batches: constant memory for hours of frames."""
-    after_ms: int | None = None
-    while True:
-        rows = list(
-            session.scalars(frames_query(job_id, start_ms=start_ms, end_ms=end_ms, after_ms=after_ms).limit(batch))
-        )
-        for row in rows:
-            yield to_frame(row)
-        if len(rows) < batch:
-            return
-        after_ms = rows[-1].t_ms
 
 
 def delete_job(session: Session, job_id: uuid.UUID) -> str | None:

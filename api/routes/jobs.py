@@ -54,6 +54,7 @@ JOB_ERRORS: dict[int | str, dict[str, Any]] = {
     **AUTH_ERRORS,
     404: {"model": ErrorBody, "description": "no such job (or another client's)"},
 }
+CSV_PAGE_FRAMES = 2000
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off", ""})
 
@@ -187,6 +188,14 @@ def _create(
     return job, True
 
 
+def _replayed(session: Session, client_id: uuid.UUID, idempotency_key: str) -> Job | None:
+    """The job an earlier POST with this key created; the connection is released before the
+    upload (minutes, maybe) starts."""
+    existing = jobs.find_by_idempotency_key(session, client_id, idempotency_key)
+    session.commit()
+    return existing
+
+
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
@@ -215,7 +224,7 @@ async def create_job(
     ] = None,
 ) -> JSONResponse:
     if idempotency_key:
-        existing = await run_in_threadpool(jobs.find_by_idempotency_key, session, client.id, idempotency_key)
+        existing = await run_in_threadpool(_replayed, session, client.id, idempotency_key)
         if existing is not None:
             await drain(request, started=False)
             return JSONResponse(job_out(existing).model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
@@ -224,8 +233,6 @@ async def create_job(
     if wait_s > 0:
         await drain(request, started=False)
         raise RateLimited(f"too many new jobs; retry in {math.ceil(wait_s)} s", retry_after_s=wait_s)
-    # End the auth transaction: an upload can take minutes, and must not pin a pooled connection.
-    await run_in_threadpool(session.commit)
     upload = await receive_upload(
         request,
         staging_dir=await run_in_threadpool(store.staging_dir),
@@ -287,16 +294,24 @@ def _range_ms(start: float | None, end: float | None) -> tuple[int | None, int |
 
 
 def _iter_csv(session: Session, job_id: uuid.UUID, start_ms: int | None, end_ms: int | None) -> Iterator[str]:
+    """Pages of frames, each read and released in one step: between pages (while the client
+    reads) the stream holds no pooled connection."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_HEADER)
-    for count, frame in enumerate(jobs.iter_frames(session, job_id, start_ms=start_ms, end_ms=end_ms), 1):
-        writer.writerow(csv_row(frame))
-        if count % 1000 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+    cursor: str | None = None
+    while True:
+        frames, cursor = jobs.page_frames(
+            session, job_id, start_ms=start_ms, end_ms=end_ms, cursor=cursor, limit=CSV_PAGE_FRAMES
+        )
+        session.commit()
+        for frame in frames:
+            writer.writerow(csv_row(frame))
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        if cursor is None:
+            return
 
 
 @router.get(

@@ -273,3 +273,33 @@ def test_an_upload_cut_off_by_the_client_leaves_nothing_behind(
         assert time.monotonic() < deadline, "a partial upload was left in staging"
         time.sleep(0.05)
     assert httpx.get(f"{api_url}/healthz").status_code == 200
+
+
+def test_a_burst_larger_than_the_connection_pool_is_served(make_client: ClientFactory, settings: Settings) -> None:
+    """More concurrent requests than the API has threads and pooled connections together: every
+    one is answered, none waits for the pool's timeout (a request must never hold a database
+    connection while it waits for a thread)."""
+    import asyncio
+    import time
+
+    key, _, job_id = queued_job(settings)
+    base_url = str(make_client(key).base_url)
+
+    async def burst() -> list[int | str]:
+        limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+        async with httpx.AsyncClient(
+            base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=20, limits=limits
+        ) as client:
+
+            async def one() -> int | str:
+                try:
+                    return (await client.get(f"/v1/jobs/{job_id}")).status_code
+                except httpx.HTTPError as exc:
+                    return type(exc).__name__
+
+            return list(await asyncio.gather(*(one() for _ in range(400))))
+
+    started = time.monotonic()
+    results = asyncio.run(burst())
+    assert set(results) == {200}, {str(result): results.count(result) for result in set(results)}
+    assert time.monotonic() - started < 20
