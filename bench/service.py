@@ -26,116 +26,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
-import redis
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.inputs import base_720p, looped_720p
-
-PG_ADMIN_URL = os.environ.get("EMOTRACE_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_BASE_URL = os.environ.get("EMOTRACE_BENCH_REDIS", "redis://127.0.0.1:6379").rstrip("/")
-START_TIMEOUT_S = 120.0
-WORKER_COMMAND = [
-    sys.executable,
-    "-m",
-    "celery",
-    "-A",
-    "worker.app",
-    "worker",
-    "--pool=prefork",
-    "--concurrency=1",
-    "--queues=emotrace.control,emotrace.chunks",
-    "--loglevel=WARNING",
-    "--without-gossip",
-    "--without-mingle",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def pick_redis_db() -> str:
-    numbers = list(range(1, 16))
-    random.shuffle(numbers)
-    for number in numbers:
-        client = redis.Redis.from_url(f"{REDIS_BASE_URL}/{number}")
-        try:
-            if client.dbsize() == 0 and client.set("emotrace-bench-claim", "1", nx=True):
-                return f"{REDIS_BASE_URL}/{number}"
-        finally:
-            client.close()
-    raise SystemExit("no empty Redis database number is free")
-
-
-def run(command: list[str], env: dict[str, str]) -> str:
-    result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(command[:4])} failed:\n{result.stderr}")
-    return result.stdout
-
-
-class Workers:
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env, self.log_dir = env, log_dir
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self, count: int, *, pin: bool) -> None:
-        """``pin``: worker i runs on core i only, as if each worker had a machine of one core."""
-        from celery import Celery
-
-        names = [f"bench{len(self.processes) + i}" for i in range(count)]
-        for index, name in enumerate(names):
-            log = (self.log_dir / f"{name}.log").open("ab")
-            cores = {index % (os.cpu_count() or 1)}
-            self.processes.append(
-                subprocess.Popen(
-                    [*WORKER_COMMAND, "-n", f"{name}@%h"],
-                    env=self.env,
-                    cwd=REPO,
-                    stdout=log,
-                    stderr=log,
-                    preexec_fn=(lambda cores=cores: os.sched_setaffinity(0, cores)) if pin else None,
-                )
-            )
-        control = Celery(broker=self.env["REDIS_URL"])
-        deadline = time.monotonic() + START_TIMEOUT_S
-        try:
-            while True:
-                replies = control.control.ping(timeout=1.0) or []
-                if {node.split("@")[0] for reply in replies for node in reply} >= set(names):
-                    return
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"workers did not start; see {self.log_dir}")
-        finally:
-            control.close()
-
-    def stop(self) -> None:
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        self.processes.clear()
+from bench.stack import percentile, running_stack
 
 
 def run_job(client: httpx.Client, video: Path) -> tuple[float, dict[str, Any]]:
@@ -187,11 +92,6 @@ def poll_latencies(base_url: str, path: str, key: str, clients: int, polls: int)
     return latencies
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
@@ -204,67 +104,22 @@ def main() -> None:
     base = base_720p(args.workdir)
     video = looped_720p(args.workdir, args.minutes)
 
-    db_name = f"emotrace_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{db_name}"')
-    database_url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + db_name
-    redis_url = pick_redis_db()
-    home = Path(tempfile.mkdtemp(prefix="emotrace-bench-home-"))
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "EMOTRACE_HOME": str(home),
-        "EMOTRACE_CHUNK_SECONDS": str(args.chunk_seconds),
-        "EMOTRACE_LOG_LEVEL": "WARNING",
-    }
-    emotrace = [sys.executable, "-m", "emotrace.cli"]
-    workers = Workers(env, home)
-    api: subprocess.Popen[bytes] | None = None
-    try:
-        run([*emotrace, "migrate"], env)
-        key = run([*emotrace, "keys", "create", "bench"], env).strip().splitlines()[-1]
-        port = free_port()
-        api_log = (home / "api.log").open("ab")
-        api = subprocess.Popen(
-            [*emotrace, "serve", "--port", str(port)], env=env, cwd=REPO, stdout=api_log, stderr=api_log
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or api.poll() is not None:
-                raise SystemExit(f"emotrace serve did not start; see {home / 'api.log'}")
-            time.sleep(0.2)
-
-        results: dict[tuple[bool, int], tuple[float, float, int]] = {}
-        with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as client:
+    results: dict[tuple[bool, int], tuple[float, float, int]] = {}
+    with running_stack({"EMOTRACE_CHUNK_SECONDS": str(args.chunk_seconds)}) as stack:
+        headers = {"Authorization": f"Bearer {stack.key}"}
+        with httpx.Client(base_url=stack.base_url, headers=headers, timeout=120) as client:
             for pin in (False, True):
                 for count in (1, 2):
-                    workers.start(count, pin=pin)
+                    stack.workers.start(count, pin=pin)
                     run_job(client, base)  # warm-up: page cache, model load in every worker child
                     elapsed, job = run_job(client, video)
-                    cpu_s, distinct = chunk_cpu_s(database_url, job["id"])
+                    cpu_s, distinct = chunk_cpu_s(stack.database_url, job["id"])
                     results[pin, count] = (elapsed, cpu_s, distinct)
-                    workers.stop()
+                    stack.workers.stop()
             job_path = f"/v1/jobs/{job['id']}"
 
-        health = poll_latencies(base_url, "/healthz", key, args.clients, args.polls)
-        polls = poll_latencies(base_url, job_path, key, args.clients, args.polls)
-    finally:
-        workers.stop()
-        if api is not None:
-            api.terminate()
-            api.wait(timeout=30)
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        client_redis = redis.Redis.from_url(redis_url)
-        client_redis.flushdb()
-        client_redis.close()
+        health = poll_latencies(stack.base_url, "/healthz", stack.key, args.clients, args.polls)
+        polls = poll_latencies(stack.base_url, job_path, stack.key, args.clients, args.polls)
 
     video_s = job["video"]["duration_s"]
     speedups = {pin: results[pin, 1][0] / results[pin, 2][0] for pin in (False, True)}
