@@ -67,17 +67,23 @@ RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def current_client(
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Client:
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def _authenticated(session: Session, credentials: HTTPAuthorizationCredentials | None) -> Client:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing API key: send `Authorization: Bearer <key>`")
     client = keys.authenticate(session, credentials.credentials)
-    session.commit()  # the connection goes back before the next step waits for a thread
     if client is None:
         raise Unauthorized("invalid or revoked API key")
     return client
+
+
+def current_client(session: SessionDep, credentials: Credentials) -> Client:
+    try:
+        return _authenticated(session, credentials)
+    finally:
+        session.commit()  # the connection goes back before the next step waits for a thread
 
 
 CurrentClient = Annotated[Client, Depends(current_client)]
@@ -90,15 +96,9 @@ def known_query_only(request: Request) -> None:
     dependant = getattr(route, "dependant", None)
     if dependant is None:
         return
-    allowed = _QUERY_NAMES.get(id(route))
-    if allowed is None:
-        allowed = _QUERY_NAMES[id(route)] = _declared_query(dependant)
-    unknown = sorted(set(request.query_params) - allowed)
+    unknown = sorted(set(request.query_params) - _declared_query(dependant))
     if unknown:
         raise InvalidParameter(f"unknown query parameter `{unknown[0][:40]}`")
-
-
-_QUERY_NAMES: dict[int, frozenset[str]] = {}  # by route; routes live as long as the process
 
 
 def _declared_query(dependant: Dependant) -> frozenset[str]:
@@ -108,14 +108,18 @@ def _declared_query(dependant: Dependant) -> frozenset[str]:
     return frozenset(names)
 
 
-def owned_job(job_id: str, session: SessionDep, client: CurrentClient) -> Job:
+def owned_job(job_id: str, session: SessionDep, credentials: Credentials) -> Job:
+    """The key check and the job read in one step (one thread, one transaction): a status poll
+    is the hottest request, and each step would otherwise hold and release a connection."""
     try:
-        parsed = uuid.UUID(job_id)
-    except ValueError as exc:
-        raise JobNotFound("no such job") from exc
-    job = jobs.get_job(session, client.id, parsed)
-    session.commit()  # as in current_client
-    return job
+        client = _authenticated(session, credentials)
+        try:
+            parsed = uuid.UUID(job_id)
+        except ValueError as exc:
+            raise JobNotFound("no such job") from exc
+        return jobs.get_job(session, client.id, parsed)
+    finally:
+        session.commit()  # as in current_client
 
 
 OwnedJob = Annotated[Job, Depends(owned_job)]
