@@ -118,14 +118,7 @@ def analyze(
         )
         return False
     if claim.recording_key is None:
-        fail(
-            settings,
-            store,
-            job_id,
-            code="recording_missing",
-            message="the recording is no longer in storage",
-            on_ended=on_ended,
-        )
+        _recording_missing(settings, store, job_id, on_ended)
         return False
     started = time.monotonic()
     try:
@@ -146,14 +139,7 @@ def analyze(
         return False
     except FileNotFoundError:
         # Deleted under a running chunk: gone for good, retrying cannot bring it back.
-        fail(
-            settings,
-            store,
-            job_id,
-            code="recording_missing",
-            message="the recording is no longer in storage",
-            on_ended=on_ended,
-        )
+        _recording_missing(settings, store, job_id, on_ended)
         return False
     except Exception as exc:
         log.exception("job %s chunk %d attempt %d failed", job_id, index, claim.attempts)
@@ -165,6 +151,17 @@ def analyze(
         counted = jobs.record_chunk(session, job_id, index, frames, run_ms=run_ms)
     log.info("job %s chunk %d: %d frames in %d ms (counted=%s)", job_id, index, len(frames), run_ms, counted)
     return counted
+
+
+def _recording_missing(settings: Settings, store: RecordingStore, job_id: uuid.UUID, on_ended: OnEnded | None) -> None:
+    fail(
+        settings,
+        store,
+        job_id,
+        code="recording_missing",
+        message="the recording is no longer in storage",
+        on_ended=on_ended,
+    )
 
 
 def finish(settings: Settings, store: RecordingStore, job_id: uuid.UUID, *, on_ended: OnEnded | None = None) -> bool:

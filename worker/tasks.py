@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from functools import lru_cache
+from typing import Any
 
 import httpx
 from celery import Task, chord
@@ -27,6 +28,14 @@ log = logging.getLogger(__name__)
 # Database or broker briefly unreachable: worth retrying with backoff.
 TRANSIENT = (OperationalError, RedisConnectionError, ConnectionError, TimeoutError)
 MAX_RETRY_DELAY_S = 300
+# Every job-state task: redelivered if its worker dies, retried with backoff on a transient error.
+DURABLE: dict[str, Any] = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": True,
+    "max_retries": 5,
+}
 
 
 @lru_cache
@@ -38,14 +47,7 @@ def _on_ended(job_id: uuid.UUID) -> None:
     notify_job.delay(str(job_id))
 
 
-@celery_app.task(
-    name=PLAN_TASK,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    max_retries=5,
-)
+@celery_app.task(name=PLAN_TASK, **DURABLE)
 def plan_job(job_id: str) -> None:
     """Fan a job out into chunk tasks joined by ``finish_job``; a second run sends nothing."""
     indexes = chunks.plan(get_settings(), uuid.UUID(job_id))
@@ -54,16 +56,7 @@ def plan_job(job_id: str) -> None:
         chord(analyze_chunk.si(job_id, index) for index in indexes)(finish_job.si(job_id))
 
 
-@celery_app.task(
-    bind=True,
-    name=CHUNK_TASK,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    retry_backoff_max=MAX_RETRY_DELAY_S,
-    max_retries=5,
-)
+@celery_app.task(bind=True, name=CHUNK_TASK, retry_backoff_max=MAX_RETRY_DELAY_S, **DURABLE)
 def analyze_chunk(self: Task, job_id: str, index: int) -> None:
     settings = get_settings()
     try:
@@ -82,14 +75,7 @@ def analyze_chunk(self: Task, job_id: str, index: int) -> None:
         raise self.retry(countdown=min(MAX_RETRY_DELAY_S, 2**exc.attempts), max_retries=None) from exc
 
 
-@celery_app.task(
-    name=FINISH_TASK,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    max_retries=5,
-)
+@celery_app.task(name=FINISH_TASK, **DURABLE)
 def finish_job(job_id: str) -> None:
     """Checks Postgres that every chunk is done: a chord callback fired early does nothing, and
     the sweep finishes the job later."""
