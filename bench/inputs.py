@@ -15,6 +15,19 @@ SHARED_VIDEOS = REPO.parent / "shared" / "videos"
 BASE_CLIP = "liveportrait_driving_d6.mp4"  # 33.6 s, one person facing the camera
 
 
+def faststart_copy(source: Path, target: Path) -> Path:
+    """``source``'s video stream remuxed with the ``moov`` box first; packets are copied as-is."""
+    with av.open(str(source)) as inp, av.open(str(target), "w", options={"movflags": "faststart"}) as out:
+        in_stream = inp.streams.video[0]
+        out_stream = out.add_stream_from_template(in_stream)
+        for packet in inp.demux(in_stream):
+            if packet.dts is None:
+                continue
+            packet.stream = out_stream
+            out.mux(packet)
+    return target
+
+
 def build_720p_base(target: Path, *, source: Path | None = None) -> Path:
     """The source clip letterboxed to 1280x720 at 30 fps, H.264 (what a video call records)."""
     if target.exists():

@@ -58,13 +58,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import av
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.inputs import SHARED_VIDEOS, looped_720p
+from bench.inputs import SHARED_VIDEOS, faststart_copy, looped_720p
 from bench.stack import Stack, percentile, running_stack
 
 WORKERS = 2
@@ -239,14 +238,7 @@ def poll_load(
 def padded_recording(source: Path, target: Path, total_bytes: int) -> Path:
     """``source``'s video remuxed with ``moov`` first, then one top-level ``free`` box up to
     ``total_bytes``: demuxers skip it, so the file stays a valid recording of the clip."""
-    with av.open(str(source)) as inp, av.open(str(target), "w", options={"movflags": "faststart"}) as out:
-        in_stream = inp.streams.video[0]
-        out_stream = out.add_stream_from_template(in_stream)
-        for packet in inp.demux(in_stream):
-            if packet.dts is None:
-                continue
-            packet.stream = out_stream
-            out.mux(packet)
+    faststart_copy(source, target)
     size = target.stat().st_size
     padding = total_bytes - size
     if padding < 16:

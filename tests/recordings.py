@@ -8,18 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-
-def faststart_copy(source: Path, target: Path) -> Path:
-    """``source``'s video stream remuxed with the ``moov`` box first; packets are copied as-is."""
-    with av.open(str(source)) as inp, av.open(str(target), "w", options={"movflags": "faststart"}) as out:
-        in_stream = inp.streams.video[0]
-        out_stream = out.add_stream_from_template(in_stream)
-        for packet in inp.demux(in_stream):
-            if packet.dts is None:
-                continue
-            packet.stream = out_stream
-            out.mux(packet)
-    return target
+from bench.inputs import faststart_copy as faststart_copy  # one remux for the tests and the benchmarks
 
 
 def cut_copy(source: Path, target: Path, fraction: float) -> Path:

@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,14 +23,9 @@ import httpx
 import psycopg
 import redis
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.service.services import REPO, celery_worker_command, emotrace_command, free_port
+
 START_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def postgres_bin() -> Path | None:
@@ -120,9 +114,9 @@ class Processes:
     log_dir: Path
     running: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{name}.log").open("ab")
-        process = subprocess.Popen([sys.executable, *args], env=self.env, cwd=REPO, stdout=log, stderr=log)
+        process = subprocess.Popen(command, env=self.env, cwd=REPO, stdout=log, stderr=log)
         self.running[name] = process
         return process
 
@@ -146,7 +140,7 @@ class Processes:
 
 
 def start_api(processes: Processes, port: int) -> str:
-    processes.start("api", "-m", "emotrace.cli", "serve", "--port", str(port))
+    processes.start("api", emotrace_command("serve", "--port", str(port)))
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
@@ -161,13 +155,11 @@ def start_api(processes: Processes, port: int) -> str:
 
 
 def start_worker(processes: Processes, name: str) -> None:
-    processes.start(
-        name,
-        *("-m", "celery", "-A", "worker.app", "worker", "-n", f"{name}@%h"),
-        *("--pool=prefork", "--concurrency=1", "--queues=emotrace.control,emotrace.chunks"),
-        *("--loglevel=INFO", "--without-gossip", "--without-mingle"),
-    )
+    processes.start(name, celery_worker_command(name))
 
 
 def start_beat(processes: Processes, schedule: Path) -> None:
-    processes.start("beat", "-m", "celery", "-A", "worker.app", "beat", "--schedule", str(schedule), "--loglevel=INFO")
+    processes.start(
+        "beat",
+        [sys.executable, "-m", "celery", "-A", "worker.app", "beat", "--schedule", str(schedule), "--loglevel=INFO"],
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -44,6 +45,32 @@ CHUNK_SECONDS = 10  # the smallest allowed: several chunks from the short shared
 
 def emotrace_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "emotrace.cli", *args]
+
+
+def celery_worker_command(name: str) -> list[str]:
+    """A Celery worker as `docker compose` runs one: prefork, one child, both queues."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.app",
+        "worker",
+        "-n",
+        f"{name}@%h",
+        "--pool=prefork",
+        "--concurrency=1",
+        f"--queues={','.join(QUEUES)}",
+        "--loglevel=INFO",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def database_url_for(name: str) -> str:
@@ -153,23 +180,9 @@ class WorkerPool:
     def start(self, *names: str) -> None:
         for name in names:
             log = (self.log_dir / f"{name}.log").open("ab")
-            command = [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "worker.app",
-                "worker",
-                "-n",
-                f"{name}@%h",
-                "--pool=prefork",
-                "--concurrency=1",
-                f"--queues={','.join(QUEUES)}",
-                "--loglevel=INFO",
-                "--without-gossip",
-                "--without-mingle",
-            ]
-            self.processes[name] = subprocess.Popen(command, env=self.env, cwd=REPO, stdout=log, stderr=log)
+            self.processes[name] = subprocess.Popen(
+                celery_worker_command(name), env=self.env, cwd=REPO, stdout=log, stderr=log
+            )
         self.wait_ready(names)
 
     def wait_ready(self, names: tuple[str, ...]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -12,14 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.service.services import REPO, emotrace_command, run_cli, wait_for_job
+from tests.service.services import REPO, emotrace_command, free_port, run_cli, wait_for_job
 from tests.service.test_api import upload
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

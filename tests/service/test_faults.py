@@ -28,12 +28,11 @@ from tests.service.faults import (
     PrivatePostgres,
     PrivateRedis,
     Processes,
-    free_port,
     start_api,
     start_beat,
     start_worker,
 )
-from tests.service.services import WorkerPool, new_key, run_cli, settings_from_env, wait_for_job
+from tests.service.services import WorkerPool, free_port, new_key, run_cli, settings_from_env, wait_for_job
 from tests.service.test_api import upload
 from tests.service.test_jobs_e2e import all_frames, analyze_cli
 from worker import chunks

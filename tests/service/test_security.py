@@ -21,10 +21,9 @@ from emotrace.settings import Settings
 from emotrace.storage import LocalStore
 from tests.service.services import WorkerPool, new_key, wait_for_job
 from tests.service.test_api import assert_error, upload
+from tests.service.test_bad_inputs import GOOD
 
 ClientFactory = Callable[..., httpx.Client]
-CORPUS = Path(__file__).resolve().parents[1] / "corpus"
-GOOD = CORPUS / "good.mp4"
 CLIENT_LOGGERS = ("httpx", "httpcore")
 
 
