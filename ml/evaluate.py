@@ -46,36 +46,59 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
     return float(ece)
 
 
-def classification_metrics(probs: np.ndarray, labels: np.ndarray) -> dict[str, object]:
-    """Accuracy, per-class figures, macro-F1, confusion matrix and ECE for hard ``labels``."""
-    predicted = probs.argmax(axis=1)
+def classification_metrics(
+    probs: np.ndarray, labels: np.ndarray, *, predicted: np.ndarray | None = None
+) -> dict[str, object]:
+    """Accuracy, per-class figures, macro-F1, confusion matrix and ECE for hard ``labels``.
+
+    Only classes that occur in ``labels`` are scored (a folder without contempt has no contempt
+    recall, and its macro-F1 is over the classes it has). ``predicted`` may hold -1 for a face the
+    detector missed: counted wrong, shown in a ``no_face`` column, left out of the ECE.
+    """
+    if predicted is None:
+        predicted = probs.argmax(axis=1)
     n = len(EMOTIONS)
-    confusion = np.zeros((n, n), np.int64)
-    np.add.at(confusion, (labels, predicted), 1)
+    missed = predicted < 0
+    confusion = np.zeros((n, n + 1), np.int64)
+    np.add.at(confusion, (labels, np.where(missed, n, predicted)), 1)
+    present = [i for i in range(n) if confusion[i].sum()]
     per_class: dict[str, dict[str, float | int]] = {}
     f1s = []
-    for i, name in enumerate(EMOTIONS):
+    for i in present:
         true_positive = confusion[i, i]
         support = int(confusion[i].sum())
         predicted_count = int(confusion[:, i].sum())
-        recall = true_positive / support if support else 0.0
+        recall = true_positive / support
         precision = true_positive / predicted_count if predicted_count else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         f1s.append(f1)
-        per_class[name] = {
+        per_class[EMOTIONS[i]] = {
             "support": support,
             "recall": round(float(recall), 4),
             "precision": round(float(precision), 4),
             "f1": round(float(f1), 4),
         }
+    columns = [*EMOTIONS, "no_face"] if missed.any() else list(EMOTIONS)
+    found = ~missed
     return {
         "faces": len(labels),
         "accuracy": round(float((predicted == labels).mean()), 4),
         "macro_f1": round(float(np.mean(f1s)), 4),
-        "ece": round(expected_calibration_error(probs, labels), 4),
+        "ece": round(expected_calibration_error(probs[found], labels[found]), 4) if found.any() else None,
         "per_class": per_class,
-        "confusion_matrix": {"rows_true_cols_predicted": list(EMOTIONS), "counts": confusion.tolist()},
+        "confusion_matrix": {
+            "rows": [EMOTIONS[i] for i in present],
+            "columns": columns,
+            "counts": [confusion[i, : len(columns)].tolist() for i in present],
+        },
     }
+
+
+def _predict(classifier: Classifier, faces: Sequence[np.ndarray] | np.ndarray, batch_size: int = 256) -> np.ndarray:
+    return np.concatenate(
+        [classifier.predict(list(faces[i : i + batch_size])) for i in range(0, len(faces), batch_size)]
+        or [np.zeros((0, len(EMOTIONS)), np.float32)]
+    )
 
 
 def evaluate(classifier: Classifier, data: Path, *, split: Split = "test", batch_size: int = 256) -> dict[str, object]:
@@ -83,15 +106,14 @@ def evaluate(classifier: Classifier, data: Path, *, split: Split = "test", batch
     labels = majority_labels(faces.votes)
     keep = labels >= 0
     started = time.perf_counter()
-    probs = np.concatenate(
-        [classifier.predict(list(faces.images[i : i + batch_size])) for i in range(0, len(faces), batch_size)]
-    )
+    probs = _predict(classifier, faces.images, batch_size)
     seconds = time.perf_counter() - started
     metrics = classification_metrics(probs[keep], labels[keep])
     targets = soft_labels(faces.votes[keep])
     has_target = targets.sum(axis=1) > 0
     nll = -(targets[has_target] * np.log(np.clip(probs[keep][has_target], 1e-7, 1.0))).sum(axis=1).mean()
     return {
+        "dataset": f"FER+ {split}",
         "split": split,
         "protocol": "FER+ majority vote (single votes removed, >50% of remaining votes, unknown/NF dropped)",
         **metrics,
@@ -100,16 +122,67 @@ def evaluate(classifier: Classifier, data: Path, *, split: Split = "test", batch
     }
 
 
-def format_report(metrics: dict[str, object]) -> str:
+def evaluate_degraded(
+    classifier: Classifier, data: Path, *, split: Split = "test", max_faces: int | None = None
+) -> dict[str, object]:
+    """Accuracy on FER+ ``split`` clean and under each condition of :mod:`ml.degrade`, with the
+    drop from clean in points; the mean drop is the robustness figure. ``max_faces`` takes the
+    first faces only (tests)."""
+    from ml.degrade import CONDITIONS, degrade
+
+    faces = load_split(data, split)
+    labels = majority_labels(faces.votes)
+    keep = labels >= 0
+    images, labels = faces.images[keep][:max_faces], labels[keep][:max_faces]
+    clean = float((_predict(classifier, images).argmax(axis=1) == labels).mean())
+    conditions: dict[str, dict[str, float]] = {}
+    for name in CONDITIONS:
+        accuracy = float((_predict(classifier, degrade(images, name)).argmax(axis=1) == labels).mean())
+        conditions[name] = {"accuracy": round(accuracy, 4), "drop_points": round(100 * (clean - accuracy), 2)}
+    mean_drop = float(np.mean([row["drop_points"] for row in conditions.values()]))
+    return {
+        "dataset": f"FER+ {split}, degraded",
+        "faces": len(labels),
+        "clean_accuracy": round(clean, 4),
+        "conditions": conditions,
+        "mean_drop_points": round(mean_drop, 2),
+    }
+
+
+def format_degraded(metrics: dict[str, object]) -> str:
     lines = [
-        f"FER+ {metrics['split']} (majority vote), {metrics['faces']} faces",
-        f"accuracy {metrics['accuracy']:.4f} | macro-F1 {metrics['macro_f1']:.4f} | ECE {metrics['ece']:.4f}",
+        f"{metrics['dataset']}: {metrics['faces']} faces, clean accuracy {metrics['clean_accuracy']:.4f}",
+        f"{'condition':<15} {'accuracy':>8} {'drop (points)':>14}",
+    ]
+    conditions = metrics["conditions"]
+    assert isinstance(conditions, dict)
+    for name, row in conditions.items():
+        lines.append(f"{name:<15} {row['accuracy']:>8.4f} {row['drop_points']:>14.2f}")
+    lines.append(f"mean drop {metrics['mean_drop_points']:.2f} points")
+    return "\n".join(lines)
+
+
+def format_report(metrics: dict[str, object]) -> str:
+    ece = metrics.get("ece")
+    lines = [
+        f"{metrics['dataset']}, {metrics['faces']} faces",
+        f"accuracy {metrics['accuracy']:.4f} | macro-F1 {metrics['macro_f1']:.4f}"
+        + (f" | ECE {ece:.4f}" if isinstance(ece, float) else ""),
         f"{'class':<10} {'support':>7} {'recall':>7} {'precision':>9} {'F1':>6}",
     ]
     per_class = metrics["per_class"]
     assert isinstance(per_class, dict)
     for name, row in per_class.items():
         lines.append(f"{name:<10} {row['support']:>7} {row['recall']:>7.3f} {row['precision']:>9.3f} {row['f1']:>6.3f}")
+    confusion = metrics["confusion_matrix"]
+    assert isinstance(confusion, dict)
+    short = [column[:7] for column in confusion["columns"]]
+    lines.append("confusion (rows: truth, columns: prediction)")
+    lines.append(f"{'':<10} " + " ".join(f"{c:>7}" for c in short))
+    for row, counts in zip(confusion["rows"], confusion["counts"], strict=True):
+        lines.append(f"{row:<10} " + " ".join(f"{c:>7}" for c in counts))
+    if "no_face" in metrics:
+        lines.append(f"no face found in {metrics['no_face']} of {metrics['faces']} images (counted wrong)")
     return "\n".join(lines)
 
 
@@ -126,6 +199,10 @@ def load_classifier(model: str | None, anchor: str | None) -> tuple[Classifier, 
     return classifier, classifier.name
 
 
+def is_ferplus_root(data: Path) -> bool:
+    return (data / "fer2013new.csv").is_file()
+
+
 def main(
     *,
     data: str,
@@ -133,10 +210,32 @@ def main(
     anchor: str | None = None,
     split: Split = "test",
     json_out: str | None = None,
+    detect: bool = False,
+    detector: str = "haar",
+    yunet_model: str | None = None,
+    degrade: bool = False,
 ) -> dict[str, object]:
+    """FER+ roots (with ``fer2013new.csv``) are scored by the FER+ protocol, any other folder as
+    ``<class>/<image>`` (:mod:`ml.folder_eval`); ``degrade`` gives the robustness table on FER+."""
     classifier, name = load_classifier(model, anchor)
-    metrics = {"model": name, **evaluate(classifier, Path(data), split=split)}
-    print(format_report(metrics))
+    root = Path(data)
+    if degrade:
+        if not is_ferplus_root(root):
+            raise ValueError("--degrade needs a FER+ root (a folder with fer2013new.csv)")
+        metrics = {"model": name, **evaluate_degraded(classifier, root, split=split)}
+        report = format_degraded(metrics)
+    elif is_ferplus_root(root):
+        metrics = {"model": name, **evaluate(classifier, root, split=split)}
+        report = format_report(metrics)
+    else:
+        from ml.folder_eval import evaluate_folder
+
+        metrics = {
+            "model": name,
+            **evaluate_folder(classifier, root, detect=detect, detector=detector, yunet_model=yunet_model),
+        }
+        report = format_report(metrics)
+    print(report)
     if json_out:
         Path(json_out).write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics

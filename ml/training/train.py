@@ -34,6 +34,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ml.training.augment import make_augmenter
 from ml.training.data import FerSplit, load_split, majority_labels, soft_labels, trainable_mask
 from ml.training.model import (
     backbone_of,
@@ -61,6 +62,10 @@ class TrainConfig:
     max_train_faces: int | None = None  # smoke runs only
     export_dir: str | None = None  # where to write the serving ONNX + JSON when training ends
     flip_tta: bool = True
+    init_from: str | None = None  # start from a trained network (.onnx export or Keras weights), no phase 1
+    augment: str = "v1"  # ml.training.augment recipe
+    class_balance: float = 0.0  # loss weight of class c ~ prior_c ** -class_balance (0: none, 1: balanced)
+    calibrate_to: str = "votes"  # temperature fitted on Valid to the vote distributions or the majority labels
 
 
 def _atomic_write_json(path: Path, payload: object) -> None:
@@ -75,18 +80,16 @@ def _training_arrays(split: FerSplit) -> tuple[np.ndarray, np.ndarray]:
     return faces, soft_labels(split.votes[keep])
 
 
-def _augmenter(seed: int) -> keras.Sequential:
-    return keras.Sequential(
-        [
-            keras.layers.RandomFlip("horizontal", seed=seed),
-            keras.layers.RandomRotation(15 / 360, fill_mode="reflect", seed=seed + 1),
-            keras.layers.RandomZoom((-0.1, 0.1), fill_mode="reflect", seed=seed + 2),
-            keras.layers.RandomTranslation(0.08, 0.08, fill_mode="reflect", seed=seed + 3),
-            keras.layers.RandomBrightness(0.2, value_range=(0, 255), seed=seed + 4),
-            keras.layers.RandomContrast(0.25, value_range=(0, 255), seed=seed + 5),
-        ],
-        name="augment",
-    )
+def class_weights(targets: np.ndarray, exponent: float) -> np.ndarray:
+    """Per-class loss weights ~ prior ** -exponent, scaled so the average face weighs 1.
+
+    Soft targets spread a face over classes, so the prior is the mean target and a face's weight
+    is its target-weighted class weight. Exponent 0.5 (square-root balancing) gives the rare
+    classes' faces ~3-6x the weight of a neutral one without letting 119 disgust faces dominate.
+    """
+    prior = targets.mean(axis=0).astype(np.float64)
+    weights = np.where(prior > 0, np.maximum(prior, 1e-12) ** -exponent, 0.0)  # absent classes weigh nothing
+    return (weights / float((prior * weights).sum())).astype(np.float32)
 
 
 def majority_accuracy(logits: np.ndarray, votes: np.ndarray) -> float:
@@ -116,6 +119,22 @@ def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
     return round(best_t, 2)
 
 
+def calibration_targets(
+    logits: np.ndarray, soft: np.ndarray, votes: np.ndarray, calibrate_to: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """What the temperature is fitted to. ``votes``: the crowd's distribution, so probabilities
+    follow annotator disagreement (and read underconfident on faces the crowd agreed on).
+    ``majority``: the majority label of the faces that have one, the protocol the test accuracy
+    and its calibration error are measured by, so a 0.8 confidence means right 8 times in 10."""
+    if calibrate_to == "votes":
+        return logits, soft
+    if calibrate_to != "majority":
+        raise ValueError(f"unknown calibration target {calibrate_to!r}; choose votes or majority")
+    labels = majority_labels(votes)
+    keep = labels >= 0
+    return logits[keep], np.eye(soft.shape[1], dtype=np.float32)[labels[keep]]
+
+
 def train(config: TrainConfig) -> dict[str, float]:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -136,7 +155,9 @@ def train(config: TrainConfig) -> dict[str, float]:
     head_path = out / "phase1_head.weights.h5"
     backup_dir = out / "backup"
     resuming = backup_dir.exists()
-    if not resuming:
+    if not resuming and config.init_from:
+        _load_initial_network(model, Path(config.init_from), x_train, config)
+    elif not resuming:
         load_imagenet_npz(backbone_of(model), Path(config.imagenet))
         rng = np.random.default_rng(config.seed)
         sample = x_train[rng.permutation(len(x_train))[: config.calibration_faces]]
@@ -159,12 +180,13 @@ def train(config: TrainConfig) -> dict[str, float]:
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
         loss=keras.losses.CategoricalCrossentropy(from_logits=True),
     )
-    augment = _augmenter(config.seed)
+    augment = make_augmenter(config.augment, config.seed)
+    sample_weights = y_train @ class_weights(y_train, config.class_balance)
     dataset = (
-        tf.data.Dataset.from_tensor_slices((x_train, y_train))
+        tf.data.Dataset.from_tensor_slices((x_train, y_train, sample_weights))
         .shuffle(len(x_train), seed=config.seed, reshuffle_each_iteration=True)
         .batch(config.batch_size, drop_remainder=True)
-        .map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+        .map(lambda x, y, w: (augment(x), y, w), num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(2)
     )
     rng = np.random.default_rng(config.seed + 1)
@@ -180,7 +202,7 @@ def train(config: TrainConfig) -> dict[str, float]:
     # finished run, which trains nothing); statistics are refreshed from the weights themselves.
     refresh_batchnorm_statistics(model, refresh_faces)
     logits = predict_logits(model, x_valid, flip_tta=config.flip_tta)
-    temperature = fit_temperature(logits, y_valid)
+    temperature = fit_temperature(*calibration_targets(logits, y_valid, valid_split.votes, config.calibrate_to))
     result = {
         "epochs": config.epochs,
         "valid_majority_accuracy": majority_accuracy(logits, valid_split.votes),
@@ -205,6 +227,23 @@ def train(config: TrainConfig) -> dict[str, float]:
             metadata={"training": {"config": asdict(config), "result": result}},
         )
     return result
+
+
+def _load_initial_network(model: keras.Model, source: Path, x_train: np.ndarray, config: TrainConfig) -> None:
+    """Start from a trained network: an ONNX export (BatchNorm folded, so its statistics are
+    re-estimated on training faces, as for the ImageNet arrays) or a Keras checkpoint."""
+    if source.suffix == ".onnx":
+        from ml.training.from_onnx import load_onnx_weights
+
+        load_onnx_weights(model, source)
+        rng = np.random.default_rng(config.seed)
+        sample = x_train[rng.permutation(len(x_train))[: config.calibration_faces]]
+        calibrate_batchnorm(model, (sample[i : i + 128] for i in range(0, len(sample), 128)))
+    elif source.suffix == ".keras":
+        model.set_weights(keras.models.load_model(source).get_weights())
+    else:
+        model.load_weights(source)
+    print(f"fine-tuning from {source}", flush=True)
 
 
 class _ValidTracker(keras.callbacks.Callback):
@@ -270,8 +309,11 @@ def main(argv: list[str] | None = None) -> None:
     defaults = TrainConfig(data="", imagenet="", out="")
     for name in ("resolution", "epochs", "batch_size", "head_epochs", "seed", "calibration_faces"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
-    for name in ("learning_rate", "weight_decay"):
+    for name in ("learning_rate", "weight_decay", "class_balance"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
+    parser.add_argument("--init-from", default=None, help="start from this network (.onnx export or Keras weights)")
+    parser.add_argument("--augment", default=defaults.augment, choices=("v1", "v2"))
+    parser.add_argument("--calibrate-to", default=defaults.calibrate_to, choices=("votes", "majority"))
     parser.add_argument("--max-train-faces", type=int, default=None, help="smoke runs only")
     parser.add_argument("--export-dir", default=None, help="write the serving ONNX model here when done")
     parser.add_argument("--no-flip-tta", dest="flip_tta", action="store_false", help="export without flip averaging")
