@@ -69,31 +69,32 @@ def train(
         "../shared/weights/mobilenetv2_imagenet/mobilenet_v2_1.0_224_imagenet_dequant.npz",
         help="MobileNetV2 ImageNet folded-BN npz",
     ),
-    out: str = typer.Option("runs/emotion", help="run directory (checkpoints; rerun to resume)"),
+    out: str = typer.Option("runs/emotion", help="run directory (one folder per stage; rerun to resume)"),
     export_dir: str = typer.Option(None, help="where the serving ONNX model goes (default: the shipped ml/weights)"),
-    epochs: int = typer.Option(14),
+    init_from: str = typer.Option(None, help="skip stage 1: fine-tune this network (.onnx export or .keras)"),
+    stage1_epochs: int = typer.Option(14, help="FER+ training from ImageNet"),
+    stage2_epochs: int = typer.Option(6, help="fine-tuning for call conditions and rare classes"),
     resolution: int = typer.Option(96, help="backbone input size; faces are upsampled from 48x48"),
     seed: int = typer.Option(1234),
 ) -> None:
-    """Train the emotion model from scratch to the shipped weights (needs the `train` extra).
+    """Train the emotion model to the shipped weights (needs the `train` extra).
 
-    Rerunning the same command after an interruption resumes from the last finished epoch.
+    Two stages (ml/training/recipe.py). Rerunning the same command after an interruption resumes
+    from the last finished epoch of the unfinished stage.
     """
     from ml.classifier import WEIGHTS_DIR
+    from ml.training.recipe import run_recipe
     from ml.training.train import TrainConfig
-    from ml.training.train import train as run_training
 
-    run_training(
-        TrainConfig(
-            data=data,
-            imagenet=imagenet,
-            out=out,
-            epochs=epochs,
-            resolution=resolution,
-            seed=seed,
-            export_dir=export_dir or str(WEIGHTS_DIR),
-        )
+    base = TrainConfig(
+        data=data,
+        imagenet=imagenet,
+        out=out,
+        resolution=resolution,
+        seed=seed,
+        export_dir=export_dir or str(WEIGHTS_DIR),
     )
+    run_recipe(base, stage1_epochs=stage1_epochs, stage2_epochs=stage2_epochs, init_from=init_from)
 
 
 @app.command()

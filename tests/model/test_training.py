@@ -77,7 +77,8 @@ def test_temperature_is_fitted_towards_calibration() -> None:
     assert fit_temperature(logits * 3.0, targets) > fit_temperature(logits, targets) * 2
 
 
-def test_training_command_end_to_end_on_kaggle_csv(tmp_path: Path, shared_dir: Path) -> None:
+def _kaggle_csv(tmp_path: Path) -> Path:
+    """A tiny FER2013 CSV with FER+ votes: 48 training faces, 16 Valid faces."""
     data = tmp_path / "fer"
     data.mkdir()
     rng = np.random.default_rng(1)
@@ -96,6 +97,11 @@ def test_training_command_end_to_end_on_kaggle_csv(tmp_path: Path, shared_dir: P
             row_votes[(label + 1) % len(EMOTIONS)] = 2
             pixel_writer.writerow([0, " ".join(map(str, rng.integers(0, 256, 48 * 48))), usage])
             vote_writer.writerow([usage, f"fer{index:07d}.png", *row_votes])
+    return data
+
+
+def test_training_command_end_to_end_on_kaggle_csv(tmp_path: Path, shared_dir: Path) -> None:
+    data = _kaggle_csv(tmp_path)
     out = tmp_path / "run"
     config = TrainConfig(
         data=str(data),
@@ -115,3 +121,30 @@ def test_training_command_end_to_end_on_kaggle_csv(tmp_path: Path, shared_dir: P
     history = json.loads((out / "history.json").read_text())
     train(config)
     assert json.loads((out / "history.json").read_text()) == history
+
+
+def test_recipe_runs_both_stages_and_a_rerun_keeps_them(tmp_path: Path, shared_dir: Path) -> None:
+    from ml.training.recipe import run_recipe, stage_configs
+
+    base = TrainConfig(
+        data=str(_kaggle_csv(tmp_path)),
+        imagenet=str(shared_dir / NPZ),
+        out=str(tmp_path / "run"),
+        resolution=32,
+        batch_size=16,
+        head_epochs=1,
+        calibration_faces=32,
+        export_dir=str(tmp_path / "export"),
+    )
+    stage1, stage2 = stage_configs(base, stage1_epochs=1, stage2_epochs=1)
+    assert (stage1.augment, stage1.class_balance, stage1.export_dir) == ("v1", 0.0, None)
+    assert (stage2.augment, stage2.calibrate_to) == ("v2", "majority")
+    assert stage2.init_from == str(Path(stage1.out) / "final.keras")
+    run_recipe(base, stage1_epochs=1, stage2_epochs=1)
+    assert (tmp_path / "export" / "emotion.onnx").is_file()
+    stamps = [(Path(c.out) / "result.json").stat().st_mtime_ns for c in (stage1, stage2)]
+    run_recipe(base, stage1_epochs=1, stage2_epochs=1)
+    assert [(Path(c.out) / "result.json").stat().st_mtime_ns for c in (stage1, stage2)] == stamps
+    # Starting from a trained network skips stage 1.
+    (only,) = stage_configs(base, init_from="net.onnx")
+    assert only.init_from == "net.onnx" and only.out.endswith("stage2")
