@@ -13,11 +13,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from ml.training.train import TrainConfig, train
 
 STAGE1_DIR = "stage1"
 STAGE2_DIR = "stage2"
+# What each stage changes in the base configuration (epochs are arguments of the recipe).
+STAGE1: dict[str, Any] = {"learning_rate": 1e-3, "augment": "v1", "class_balance": 0.0, "calibrate_to": "votes"}
+STAGE2: dict[str, Any] = {"learning_rate": 5e-4, "augment": "v2", "class_balance": 0.5, "calibrate_to": "majority"}
 
 
 def stage_configs(
@@ -33,31 +37,10 @@ def stage_configs(
     stages: list[TrainConfig] = []
     if init_from is None:
         stages.append(
-            replace(
-                base,
-                out=str(out / STAGE1_DIR),
-                epochs=stage1_epochs,
-                learning_rate=1e-3,
-                augment="v1",
-                class_balance=0.0,
-                calibrate_to="votes",
-                init_from=None,
-                export_dir=None,
-            )
+            replace(base, **STAGE1, out=str(out / STAGE1_DIR), epochs=stage1_epochs, init_from=None, export_dir=None)
         )
         init_from = str(out / STAGE1_DIR / "final.keras")
-    stages.append(
-        replace(
-            base,
-            out=str(out / STAGE2_DIR),
-            epochs=stage2_epochs,
-            learning_rate=5e-4,
-            augment="v2",
-            class_balance=0.5,
-            calibrate_to="majority",
-            init_from=init_from,
-        )
-    )
+    stages.append(replace(base, **STAGE2, out=str(out / STAGE2_DIR), epochs=stage2_epochs, init_from=init_from))
     return stages
 
 
