@@ -13,6 +13,7 @@ grayscale, area-downscaled to 48x48.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -25,6 +26,37 @@ from ml import EMOTIONS
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_MODEL = WEIGHTS_DIR / "emotion.onnx"
+
+
+class ModelIntegrityError(ValueError):
+    """The model file is not the one its metadata describes (a partial copy, or one of two files
+    replaced without the other): serving it would attach the wrong temperature, labels and model
+    name to every result."""
+
+
+def metadata_path(model_path: Path) -> Path:
+    """Where the export writes the model's metadata: beside it, same stem, ``.json``."""
+    return model_path.with_suffix(".json")
+
+
+def read_model(model_path: Path) -> tuple[bytes, dict[str, object]]:
+    """The model's bytes and its metadata, after checking the bytes hash to the recorded sha256.
+
+    The file is read once and those same bytes are hashed and handed to ONNX Runtime, so what was
+    checked is what is served.
+    """
+    if not model_path.is_file():
+        raise FileNotFoundError(f"emotion model not found: {model_path}")
+    meta_path = metadata_path(model_path)
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"emotion model metadata not found: {meta_path} (export writes it with the model)")
+    metadata = json.loads(meta_path.read_text())
+    model_bytes = model_path.read_bytes()
+    digest = hashlib.sha256(model_bytes).hexdigest()
+    recorded = metadata.get("sha256")
+    if recorded != digest:
+        raise ModelIntegrityError(f"{model_path}: sha256 {digest} does not match {recorded!r} recorded in {meta_path}")
+    return model_bytes, metadata
 
 
 class EmotionClassifier:
@@ -47,17 +79,13 @@ class EmotionClassifier:
         so several workers on one machine do not oversubscribe its cores."""
         import onnxruntime as ort
 
-        model_path = Path(path) if path is not None else DEFAULT_MODEL
-        if not model_path.is_file():
-            raise FileNotFoundError(f"emotion model not found: {model_path}")
-        meta_path = model_path.with_suffix(".json")
-        metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        model_bytes, metadata = read_model(Path(path) if path is not None else DEFAULT_MODEL)
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
         return cls(session, metadata)
 
     @property

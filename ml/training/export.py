@@ -21,11 +21,10 @@ import onnx
 import tensorflow as tf
 
 from ml import EMOTIONS
+from ml.classifier import DEFAULT_MODEL, metadata_path
 from ml.training.model import INPUT_SIZE
 
 FP16_MIN_ELEMENTS = 256
-ONNX_NAME = "emotion.onnx"
-META_NAME = "emotion.json"
 OPSET = 17
 
 
@@ -87,7 +86,7 @@ def export_onnx(
     proto, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=OPSET)
     if fp16_weights:
         store_weights_as_fp16(proto)
-    onnx_path = out_dir / ONNX_NAME
+    onnx_path = out_dir / DEFAULT_MODEL.name
     tmp = onnx_path.with_suffix(".tmp")
     tmp.write_bytes(proto.SerializeToString())
     os.replace(tmp, onnx_path)
@@ -98,10 +97,11 @@ def export_onnx(
         "temperature": temperature,
         "flip_tta": flip_tta,
         "weights_storage": "float16" if fp16_weights else "float32",
-        "sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
         **metadata,
+        # Last, so no caller's metadata can override it: EmotionClassifier.load checks it.
+        "sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
     }
-    meta_path = out_dir / META_NAME
+    meta_path = metadata_path(onnx_path)
     meta_path.with_suffix(".tmp").write_text(json.dumps(meta, indent=2) + "\n")
     os.replace(meta_path.with_suffix(".tmp"), meta_path)
     return onnx_path

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
 from pathlib import Path
 
 import cv2
@@ -9,7 +12,7 @@ import numpy as np
 import pytest
 
 from ml import EMOTIONS
-from ml.classifier import EmotionClassifier
+from ml.classifier import DEFAULT_MODEL, EmotionClassifier, ModelIntegrityError, metadata_path
 from ml.training.data import load_split, majority_labels
 
 SUBSET_SIZE = 500
@@ -23,6 +26,42 @@ def classifier() -> EmotionClassifier:
 
 def test_emotions_are_the_ferplus_classes_in_order() -> None:
     assert EMOTIONS == ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
+
+
+def test_shipped_model_matches_its_recorded_sha256(classifier: EmotionClassifier) -> None:
+    assert classifier.name == f"emotion-mobilenetv2-ferplus@{classifier.metadata['sha256'][:12]}"  # type: ignore[index]
+
+
+def _copy_of_shipped_model(tmp_path: Path) -> Path:
+    model = tmp_path / DEFAULT_MODEL.name
+    shutil.copyfile(DEFAULT_MODEL, model)
+    shutil.copyfile(metadata_path(DEFAULT_MODEL), metadata_path(model))
+    return model
+
+
+def test_load_refuses_a_model_that_is_not_the_one_its_metadata_describes(tmp_path: Path) -> None:
+    model = _copy_of_shipped_model(tmp_path)
+    EmotionClassifier.load(model)  # the untouched copy loads
+    with model.open("ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ModelIntegrityError, match=re.escape(str(metadata_path(model)))):
+        EmotionClassifier.load(model)
+
+
+def test_load_refuses_metadata_without_its_model_hash(tmp_path: Path) -> None:
+    model = _copy_of_shipped_model(tmp_path)
+    meta = json.loads(metadata_path(model).read_text())
+    del meta["sha256"]
+    metadata_path(model).write_text(json.dumps(meta))
+    with pytest.raises(ModelIntegrityError, match="sha256"):
+        EmotionClassifier.load(model)
+
+
+def test_load_refuses_a_model_without_its_metadata(tmp_path: Path) -> None:
+    model = _copy_of_shipped_model(tmp_path)
+    metadata_path(model).unlink()
+    with pytest.raises(FileNotFoundError, match=re.escape(str(metadata_path(model)))):
+        EmotionClassifier.load(model)
 
 
 def test_predict_accepts_gray_and_bgr_crops_of_any_size(classifier: EmotionClassifier) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from ml.classifier import DEFAULT_MODEL, EmotionClassifier
+from ml.classifier import DEFAULT_MODEL, EmotionClassifier, metadata_path
 from ml.training.augment import make_augmenter
 from ml.training.from_onnx import load_onnx_weights
 from ml.training.model import build_emotion_model
@@ -26,7 +26,7 @@ def test_weights_recovered_from_the_export_compute_the_shipped_function(ferplus_
     faces = load_split(ferplus_dir, "valid").images[:64]
     batch = faces[..., None].astype(np.float32)
     logits = (model.predict(batch, verbose=0) + model.predict(batch[:, :, ::-1], verbose=0)) / 2
-    temperature = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())["temperature"]
+    temperature = json.loads(metadata_path(DEFAULT_MODEL).read_text())["temperature"]
     z = logits / temperature
     probs = np.exp(z - z.max(axis=1, keepdims=True))
     probs /= probs.sum(axis=1, keepdims=True)
