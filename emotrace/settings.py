@@ -23,9 +23,11 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-# Chunk edges must fall on the face tracker's continuity window (ml.faces.CONTINUITY_WINDOW_MS),
-# or a chunked job would differ from `emotrace analyze` on the same file.
-CHUNK_GRID_S = 10
+from ml.faces import CONTINUITY_WINDOW_MS
+
+# Chunk edges must fall on the face tracker's continuity window, or a chunked job would differ
+# from `emotrace analyze` on the same file: the grid is that window, not a second number.
+CHUNK_GRID_S = CONTINUITY_WINDOW_MS / 1000
 PLACEHOLDER_SECRETS = frozenset({"changeme", "changethis", "secret", "password", ""})
 
 
@@ -97,7 +99,7 @@ class Settings(BaseSettings):
     @classmethod
     def _chunks_on_grid(cls, value: float) -> float:
         if value % CHUNK_GRID_S:
-            raise ValueError(f"chunk_seconds must be a multiple of {CHUNK_GRID_S} (the face tracker's window)")
+            raise ValueError(f"chunk_seconds must be a multiple of {CHUNK_GRID_S:g} (the face tracker's window)")
         return value
 
     @field_validator("webhook_allowed_hosts", mode="before")

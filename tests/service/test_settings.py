@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from emotrace.settings import Settings
+from emotrace.settings import CHUNK_GRID_S, Settings
+from ml.faces import CONTINUITY_WINDOW_MS
 
 
 def test_environment_and_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,3 +46,11 @@ def test_embedded_defaults(tmp_path: object, monkeypatch: pytest.MonkeyPatch) ->
 def test_bad_values_stop_startup(values: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         Settings(**values)  # type: ignore[arg-type]
+
+
+def test_chunk_edges_fall_on_the_face_trackers_window() -> None:
+    """Chunked == whole holds only when every chunk edge starts a new continuity window."""
+    assert CHUNK_GRID_S * 1000 == CONTINUITY_WINDOW_MS
+    assert Settings().chunk_seconds * 1000 % CONTINUITY_WINDOW_MS == 0
+    with pytest.raises(ValidationError, match="multiple of"):
+        Settings(chunk_seconds=1.5 * CONTINUITY_WINDOW_MS / 1000)
