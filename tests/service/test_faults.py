@@ -59,8 +59,6 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Private Postgres and Redis, the API, two workers and beat, with a fast sweep so that lost
     messages are resent within seconds (production: a 30-s sweep and 15-min leases)."""
-    if os.environ.get("EMOTRACE_SKIP_FAULTS"):
-        pytest.skip("EMOTRACE_SKIP_FAULTS is set")
     home = tmp_path_factory.mktemp("faults-home")
     postgres = PrivatePostgres().init()
     redis_server = PrivateRedis().start()
