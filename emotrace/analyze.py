@@ -12,12 +12,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from emotrace.cli import EXIT_BAD_INPUT, EXIT_OK
 from ml import EMOTIONS
 from ml.errors import TranscriptError, VideoError
 from ml.schema import Analysis
-
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
 
 
 def _summary_lines(analysis: Analysis) -> list[str]:

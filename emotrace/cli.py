@@ -1,6 +1,7 @@
 """The ``emotrace`` command: argument parsing and output only; the work lives elsewhere.
 
-Exit codes: 0 success, 1 unexpected failure, 2 bad input (a one-line message on stderr).
+Exit codes (defined here once, for every command): 0 success, 1 unexpected failure, 2 bad input
+(a one-line message on stderr).
 """
 
 from __future__ import annotations

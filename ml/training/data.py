@@ -61,10 +61,6 @@ class FerSplit:
     def __len__(self) -> int:
         return len(self.names)
 
-    def subset(self, mask: np.ndarray) -> FerSplit:
-        index = np.flatnonzero(mask)
-        return FerSplit(self.images[index], self.votes[index], tuple(self.names[i] for i in index))
-
 
 def remove_outlier_votes(votes: np.ndarray) -> np.ndarray:
     """Zero every class that got a single vote, as FER+ does before any protocol."""

@@ -12,7 +12,6 @@ Keras layout and the folded bias becomes the BatchNorm shift.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -22,7 +21,6 @@ import numpy as np
 from ml import EMOTIONS
 
 INPUT_SIZE = 48
-BACKBONE_NAME = "mobilenetv2_1.00"
 
 
 def build_backbone(resolution: int) -> keras.Model:
@@ -142,10 +140,6 @@ def calibrate_batchnorm(model: keras.Model, faces: Iterable[np.ndarray]) -> None
                 var.astype(np.float32),
             ]
         )
-
-
-def save_metadata(path: Path, **fields: object) -> None:
-    path.write_text(json.dumps(fields, indent=2, sort_keys=True) + "\n")
 
 
 def refresh_batchnorm_statistics(model: keras.Model, faces: np.ndarray, *, batch_size: int = 64) -> None:
