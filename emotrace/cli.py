@@ -117,7 +117,7 @@ def evaluate(
     Prints accuracy, per-class recall/precision/F1 and the confusion matrix (or, with --degrade,
     FER+ accuracy under each degradation and the mean drop).
     """
-    from ml.evaluate import main as run_evaluation
+    from ml.training.evaluate import main as run_evaluation
 
     try:
         run_evaluation(

@@ -15,10 +15,10 @@ import pytest
 
 from ml import EMOTIONS
 from ml.classifier import EmotionClassifier
-from ml.degrade import CONDITIONS, degrade
-from ml.evaluate import evaluate_degraded
-from ml.folder_eval import class_of, evaluate_folder
 from ml.training.data import load_split, majority_labels
+from ml.training.degrade import CONDITIONS, degrade
+from ml.training.evaluate import evaluate_degraded
+from ml.training.folder_eval import class_of, evaluate_folder
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,10 +28,13 @@ def classifier() -> EmotionClassifier:
     return EmotionClassifier.load()
 
 
-def _emotrace(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "emotrace.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=300
-    )
+def _emotrace(*args: str, without: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """The CLI in a fresh interpreter; modules named in ``without`` fail to import there."""
+    entry = ["-m", "emotrace.cli"]
+    if without:
+        blocked = f"import sys; sys.modules.update(dict.fromkeys({without!r}))"
+        entry = ["-c", f"{blocked}; from emotrace.cli import app; app()"]
+    return subprocess.run([sys.executable, *entry, *args], cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +97,14 @@ def test_evaluate_command_on_a_folder_prints_the_report_and_json(
     assert f"accuracy {metrics['accuracy']:.4f}" in done.stdout
     assert "confusion (rows: truth, columns: prediction)" in done.stdout
     assert "contempt" not in metrics["per_class"]
+
+
+def test_evaluate_command_needs_no_tensorflow(labelled_folder: tuple[Path, np.ndarray, list], tmp_path: Path) -> None:
+    """A serving install has no `train` extra: evaluating the shipped model must still work."""
+    root, _, _ = labelled_folder
+    done = _emotrace("evaluate", "--data", str(root), without=("tensorflow", "keras", "tf2onnx", "onnx"))
+    assert done.returncode == 0, done.stderr
+    assert "confusion (rows: truth, columns: prediction)" in done.stdout
 
 
 def test_evaluate_command_refuses_an_unknown_class_folder(tmp_path: Path) -> None:

@@ -125,10 +125,10 @@ def evaluate(classifier: Classifier, data: Path, *, split: Split = "test", batch
 def evaluate_degraded(
     classifier: Classifier, data: Path, *, split: Split = "test", max_faces: int | None = None
 ) -> dict[str, object]:
-    """Accuracy on FER+ ``split`` clean and under each condition of :mod:`ml.degrade`, with the
+    """Accuracy on FER+ ``split`` clean and under each condition of :mod:`ml.training.degrade`, with the
     drop from clean in points; the mean drop is the robustness figure. ``max_faces`` takes the
     first faces only (tests)."""
-    from ml.degrade import CONDITIONS, degrade
+    from ml.training.degrade import CONDITIONS, degrade
 
     faces = load_split(data, split)
     labels = majority_labels(faces.votes)
@@ -216,7 +216,7 @@ def main(
     degrade: bool = False,
 ) -> dict[str, object]:
     """FER+ roots (with ``fer2013new.csv``) are scored by the FER+ protocol, any other folder as
-    ``<class>/<image>`` (:mod:`ml.folder_eval`); ``degrade`` gives the robustness table on FER+."""
+    ``<class>/<image>`` (:mod:`ml.training.folder_eval`); ``degrade`` gives the robustness table on FER+."""
     classifier, name = load_classifier(model, anchor)
     root = Path(data)
     if degrade:
@@ -228,7 +228,7 @@ def main(
         metrics = {"model": name, **evaluate(classifier, root, split=split)}
         report = format_report(metrics)
     else:
-        from ml.folder_eval import evaluate_folder
+        from ml.training.folder_eval import evaluate_folder
 
         metrics = {
             "model": name,

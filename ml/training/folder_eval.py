@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 
 from ml import EMOTIONS
-from ml.evaluate import Classifier, classification_metrics
 from ml.faces import SubjectTracker, crop_face, detect_subject, make_detector
+from ml.training.evaluate import Classifier, classification_metrics
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 ALIASES: dict[str, str] = {
