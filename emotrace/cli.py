@@ -74,13 +74,14 @@ def train(
     export_dir: str = typer.Option(None, help="where the serving ONNX model goes (default: the shipped ml/weights)"),
     init_from: str = typer.Option(None, help="skip stage 1: fine-tune this network (.onnx export or .keras)"),
     stage1_epochs: int = typer.Option(14, help="FER+ training from ImageNet"),
-    stage2_epochs: int = typer.Option(6, help="fine-tuning for call conditions and rare classes"),
+    stage2_epochs: int = typer.Option(0, help="fine-tuning for call conditions and rare classes (0: none)"),
     resolution: int = typer.Option(96, help="backbone input size; faces are upsampled from 48x48"),
     seed: int = typer.Option(1234),
 ) -> None:
     """Train the emotion model to the shipped weights (needs the `train` extra).
 
-    Two stages (ml/training/recipe.py). Rerunning the same command after an interruption resumes
+    Stage 1 gives the shipped model; stage 2 is an experiment (ml/training/recipe.py).
+    Rerunning the same command after an interruption resumes
     from the last finished epoch of the unfinished stage.
     """
     from ml.classifier import WEIGHTS_DIR

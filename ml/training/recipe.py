@@ -20,25 +20,31 @@ from ml.training.train import TrainConfig, train
 STAGE1_DIR = "stage1"
 STAGE2_DIR = "stage2"
 # What each stage changes in the base configuration (epochs are arguments of the recipe).
-STAGE1: dict[str, Any] = {"learning_rate": 1e-3, "augment": "v1", "class_balance": 0.0, "calibrate_to": "votes"}
+STAGE1: dict[str, Any] = {"learning_rate": 1e-3, "augment": "v1", "class_balance": 0.0, "calibrate_to": "majority"}
 STAGE2: dict[str, Any] = {"learning_rate": 5e-4, "augment": "v2", "class_balance": 0.5, "calibrate_to": "majority"}
 
 
 def stage_configs(
-    base: TrainConfig, *, stage1_epochs: int = 14, stage2_epochs: int = 6, init_from: str | None = None
+    base: TrainConfig, *, stage1_epochs: int = 14, stage2_epochs: int = 0, init_from: str | None = None
 ) -> list[TrainConfig]:
     """The configurations the recipe runs, in order.
 
-    ``base`` carries the data, ImageNet arrays, run directory, export directory and seed. With
-    ``init_from`` (a trained network, e.g. an earlier export) stage 1 is skipped and stage 2 starts
-    from it.
+    ``base`` carries the data, ImageNet arrays, run directory, export directory and seed. Stage 2
+    runs only with ``stage2_epochs`` > 0: as measured so far (ml/MODEL_CARD.md, "Recipe changes")
+    it costs FER+ and cross-domain accuracy, so the shipped model is stage 1's. With ``init_from``
+    (a trained network, e.g. an earlier export) stage 1 is skipped and stage 2 starts from it.
     """
     out = Path(base.out)
     stages: list[TrainConfig] = []
     if init_from is None:
+        export_dir = None if stage2_epochs > 0 else base.export_dir
         stages.append(
-            replace(base, **STAGE1, out=str(out / STAGE1_DIR), epochs=stage1_epochs, init_from=None, export_dir=None)
+            replace(
+                base, **STAGE1, out=str(out / STAGE1_DIR), epochs=stage1_epochs, init_from=None, export_dir=export_dir
+            )
         )
+        if stage2_epochs == 0:
+            return stages
         init_from = str(out / STAGE1_DIR / "final.keras")
     stages.append(replace(base, **STAGE2, out=str(out / STAGE2_DIR), epochs=stage2_epochs, init_from=init_from))
     return stages
@@ -51,7 +57,7 @@ def finished(config: TrainConfig) -> bool:
 
 
 def run_recipe(
-    base: TrainConfig, *, stage1_epochs: int = 14, stage2_epochs: int = 6, init_from: str | None = None
+    base: TrainConfig, *, stage1_epochs: int = 14, stage2_epochs: int = 0, init_from: str | None = None
 ) -> dict[str, float]:
     """Run the stages not yet finished; returns the last stage's result (empty if none ran)."""
     result: dict[str, float] = {}

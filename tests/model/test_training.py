@@ -146,5 +146,8 @@ def test_recipe_runs_both_stages_and_a_rerun_keeps_them(tmp_path: Path, shared_d
     run_recipe(base, stage1_epochs=1, stage2_epochs=1)
     assert [(Path(c.out) / "result.json").stat().st_mtime_ns for c in (stage1, stage2)] == stamps
     # Starting from a trained network skips stage 1.
-    (only,) = stage_configs(base, init_from="net.onnx")
+    (only,) = stage_configs(base, stage2_epochs=1, init_from="net.onnx")
     assert only.init_from == "net.onnx" and only.out.endswith("stage2")
+    # By default stage 1 alone runs and exports.
+    (alone,) = stage_configs(base)
+    assert alone.export_dir == base.export_dir and alone.calibrate_to == "majority"
