@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.service.services import REPO, emotrace_command, free_port, run_cli, wait_for_job
+from tests.service.services import run_cli, serve_process, wait_for_job
 from tests.service.test_api import upload
 
 
@@ -26,32 +24,8 @@ def embedded_env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def embedded_server(embedded_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen(
-        emotrace_command("serve", "--port", str(port)), env=embedded_env, cwd=REPO, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "emotrace serve did not start"
-            time.sleep(0.2)
+    with serve_process(embedded_env, tmp_path / "serve.log") as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 def test_serve_runs_a_job_with_no_services(
