@@ -225,6 +225,12 @@ def serve(
 FIRST_CLIENT = "local"
 
 
+def sign_in_url(host: str, port: int, key: str) -> str:
+    """The page's address with the key in the fragment; a wildcard interface becomes loopback."""
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, f"[{host}]" if ":" in host else host)
+    return f"http://{shown}:{port}/#key={key}"
+
+
 def _first_key(settings: Settings, host: str, port: int) -> None:
     """On a first embedded start (no key yet), make one and print a sign-in link, once.
 
@@ -238,10 +244,9 @@ def _first_key(settings: Settings, host: str, port: int) -> None:
         key = keys.create_first(session, FIRST_CLIENT)
     if key is None:
         return
-    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, f"[{host}]" if ":" in host else host)
     typer.echo(
         f"\nNo API key existed, so one was made for client {FIRST_CLIENT!r}. It is shown only this once:\n"
-        f"  sign in to the page:  http://{shown}:{port}/#key={key}\n"
+        f"  sign in to the page:  {sign_in_url(host, port, key)}\n"
         f"  or send the header:   Authorization: Bearer {key}\n"
         "More keys: `emotrace keys create NAME`.\n",
         err=True,
