@@ -244,8 +244,8 @@ class Client:
 
         Every attempt of this call carries one ``Idempotency-Key`` (``idempotency_key``, or a
         fresh one), so a resend after 429, 503 or a dropped connection returns the job the first
-        attempt made, if it made one. ``faces`` is passed through as a form field for services
-        that accept it.
+        attempt made, if it made one. ``faces`` is sent as a form field of that name, for
+        services that take one; others ignore it.
         """
         path = Path(video)
         transcript_path = Path(transcript) if transcript is not None else None
@@ -389,8 +389,10 @@ class Client:
     def cancel(self, job_id: str) -> Job:
         """Stop a queued or running job; it stays listed as ``cancelled``, its recording and
         results deleted. ApiError 409 ``job_finished`` if it had already ended."""
-        return Job.from_json(self._json("POST", f"/v1/jobs/{job_id}/cancel"))
+        # Not resent after a dropped connection: a first attempt that got through would make
+        # the resend answer 409, which would misreport what happened.
+        return Job.from_json(self._json("POST", f"/v1/jobs/{job_id}/cancel", repeatable=False))
 
     def delete(self, job_id: str) -> None:
         """Delete the job, its recording and every result (stopping it first if it runs)."""
-        self._request("DELETE", f"/v1/jobs/{job_id}")
+        self._request("DELETE", f"/v1/jobs/{job_id}", repeatable=False)  # as cancel: a resend would say 404
