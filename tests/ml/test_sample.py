@@ -4,7 +4,10 @@ command analyses, and rebuilt byte for byte by samples/build.py from its source 
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from ml.video import probe
@@ -26,6 +29,21 @@ def test_the_readme_first_command_analyses_the_sample() -> None:
     readme = (REPO / "README.md").read_text()
     first_command = re.search(r"```bash\n(.*?)\n```", readme, re.DOTALL)
     assert first_command and "emotrace analyze samples/session.mp4" in first_command.group(1)
+
+
+def test_the_readme_first_command_works_without_shared_data(sample_video: Path, tmp_path: Path) -> None:
+    """`emotrace analyze samples/session.mp4 --json --csv --report`, as on a fresh clone."""
+    result = subprocess.run(
+        [sys.executable, "-m", "emotrace.cli", "analyze", str(sample_video.relative_to(REPO)),
+         "--json", str(tmp_path / "result.json"), "--csv", str(tmp_path / "frames.csv"),
+         "--report", str(tmp_path / "report.html")],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    analysis = json.loads((tmp_path / "result.json").read_text())
+    assert analysis["summary"]["frames"] == 40 and analysis["summary"]["face_visible_ratio"] > 0.9
+    assert len((tmp_path / "frames.csv").read_text().splitlines()) == 41
+    assert (tmp_path / "report.html").stat().st_size > 0 and "dominant emotion" in result.stdout
 
 
 def test_build_script_rebuilds_the_sample_exactly(videos_dir: Path, sample_video: Path, tmp_path: Path) -> None:
