@@ -84,6 +84,12 @@ def test_first_start_makes_a_key_and_prints_a_sign_in_link_once(
             "succeeded"
         )
 
+        queued = run_cli("submit", str(sample_video), "--url", url, "--external-id", "no-wait", env=with_key)
+        assert queued.returncode == 0, queued.stderr
+        (queued_id,) = queued.stdout.split()  # without --wait: the job id alone, at once
+        queued_job = httpx.get(f"{url}/v1/jobs/{queued_id}", headers={"Authorization": f"Bearer {key}"}).json()
+        assert queued_job["external_id"] == "no-wait"
+
         not_a_video = tmp_path / "notes.mp4"
         not_a_video.write_text("a text file\n" * 100)
         refused = run_cli("submit", str(not_a_video), "--url", url, env=with_key)
