@@ -64,6 +64,40 @@ def analyze(
 
 
 @app.command()
+def submit(
+    video: Path = typer.Argument(..., help="the recording to upload"),
+    url: str = typer.Option(..., envvar="EMOTRACE_URL", help="the service, e.g. http://127.0.0.1:8000"),
+    key: str = typer.Option(..., envvar="EMOTRACE_API_KEY", help="API key (better: set EMOTRACE_API_KEY)"),
+    fps: float = typer.Option(None, help="samples per second of video (the service's default: 2)"),
+    transcript: Path = typer.Option(None, help="transcript to align: JSON segments, WebVTT or SRT"),
+    external_id: str = typer.Option(None, help="your own reference for the job"),
+    retain_video: bool = typer.Option(False, "--retain-video", help="keep the recording on the service"),
+    idempotency_key: str = typer.Option(None, help="resubmitting with the same key returns the same job"),
+    wait: bool = typer.Option(False, "--wait", help="follow the job until it ends"),
+    json_out: Path = typer.Option(None, "--json", help="wait, then write the analysis JSON here"),
+    csv_out: Path = typer.Option(None, "--csv", help="wait, then write per-frame emotions as CSV here"),
+) -> None:
+    """Analyse a recording on a running emotrace service; prints the job id."""
+    from emotrace.submit import run_submit
+
+    raise typer.Exit(
+        run_submit(
+            video,
+            url=url,
+            key=key,
+            fps=fps,
+            transcript=transcript,
+            external_id=external_id,
+            retain_video=retain_video,
+            idempotency_key=idempotency_key,
+            wait=wait,
+            json_out=json_out,
+            csv_out=csv_out,
+        )
+    )
+
+
+@app.command()
 def train(
     data: str = typer.Option("../shared/data/ferplus", help="FER+ root: image folders or fer2013.csv"),
     imagenet: str = typer.Option(
@@ -176,6 +210,8 @@ def serve(
         prepare_database(settings)
     except EmotraceError as exc:
         raise _fail(exc) from exc
+    if settings.embedded:
+        _first_key(settings, host, port)
     store = make_store(settings)
     queue: JobQueue
     if settings.embedded:
@@ -187,6 +223,37 @@ def serve(
     else:
         queue = CeleryQueue(settings)
     run(create_app(settings, queue=queue, store=store), host=host, port=port, log_level=settings.log_level)
+
+
+FIRST_CLIENT = "local"
+
+
+def sign_in_url(host: str, port: int, key: str) -> str:
+    """The page's address with the key in the fragment; a wildcard interface becomes loopback."""
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, f"[{host}]" if ":" in host else host)
+    return f"http://{shown}:{port}/#key={key}"
+
+
+def _first_key(settings: Settings, host: str, port: int) -> None:
+    """On a first embedded start (no key yet), make one and print a sign-in link, once.
+
+    The key rides in the URL fragment, which browsers never send, so it reaches no access log;
+    the page takes it out of the address bar. Only its digest is stored, as for every key.
+    """
+    from emotrace import keys
+    from emotrace.db import session_scope
+
+    with session_scope(settings) as session:
+        key = keys.create_first(session, FIRST_CLIENT)
+    if key is None:
+        return
+    typer.echo(
+        f"\nNo API key existed, so one was made for client {FIRST_CLIENT!r}. It is shown only this once:\n"
+        f"  sign in to the page:  {sign_in_url(host, port, key)}\n"
+        f"  or send the header:   Authorization: Bearer {key}\n"
+        "More keys: `emotrace keys create NAME`.\n",
+        err=True,
+    )
 
 
 @app.command()

@@ -8,6 +8,7 @@
     ├── MethodNotAllowed        405 method_not_allowed
     ├── UploadTimeout           408 upload_timeout: the upload stalled
     ├── JobNotFinished          409 job_not_finished: results asked for before success
+    ├── JobFinished             409 job_finished: a job that already ended cannot be cancelled
     ├── UploadTooLarge          413 upload_too_large
     ├── UnsupportedContentType  415 unsupported_content_type: the request is not multipart
     ├── InvalidParameter        422 invalid_parameter
@@ -68,6 +69,10 @@ class UploadTimeout(EmotraceError):
 
 class JobNotFinished(EmotraceError):
     code, status = "job_not_finished", 409
+
+
+class JobFinished(EmotraceError):
+    code, status = "job_finished", 409
 
 
 class UploadTooLarge(EmotraceError):

@@ -1,4 +1,4 @@
-"""Every job state change, in SQL: create, plan, claim and record chunks, finish, fail, delete.
+"""Every job state change, in SQL: create, plan, claim and record chunks, finish, fail, cancel, delete.
 
 Functions take a ``Session`` and never commit: the request, task or command that opened it owns
 the transaction. Every write is safe to repeat, because Celery may run a task twice (acks_late
@@ -24,7 +24,7 @@ from sqlalchemy import case, delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from emotrace.errors import InvalidParameter, JobNotFound
+from emotrace.errors import InvalidParameter, JobFinished, JobNotFound
 from emotrace.models import Chunk, ChunkStatus, FrameEmotion, Job, JobStatus, JobSummary, utcnow
 from ml import EMOTIONS
 from ml.schema import Frame, VideoInfo
@@ -358,6 +358,28 @@ def page_frames(
     )
     next_cursor = _encode_cursor([rows[limit - 1].t_ms]) if len(rows) > limit else None
     return [to_frame(row) for row in rows[:limit]], next_cursor
+
+
+def cancel_job(session: Session, job_id: uuid.UUID) -> tuple[Job, str | None]:
+    """Stop an active job and drop its results, keeping the row as ``cancelled``; returns the
+    job and its recording's storage key, to delete after commit.
+
+    Chunks running now find the job over when they try to record (or their recording gone)
+    and discard their work; chunks not started are never claimed. Raises :class:`JobFinished`
+    for a job that had already ended, whose results a cancel must not destroy.
+    """
+    job = _lock_job(session, job_id)
+    if job is None:
+        raise JobNotFound("no such job")
+    if job.status not in ACTIVE:
+        raise JobFinished(f"the job already ended as {JobStatus(job.status).value}; nothing to cancel")
+    key = job.recording_key
+    for table in (FrameEmotion, JobSummary):
+        session.execute(delete(table).where(table.job_id == job_id))
+    now = utcnow()
+    job.status, job.finished_at, job.updated_at, job.recording_key = JobStatus.CANCELLED, now, now, None
+    session.flush()
+    return job, key
 
 
 def delete_job(session: Session, job_id: uuid.UUID) -> str | None:

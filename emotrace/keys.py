@@ -2,7 +2,8 @@
 
 A key is 256 random bits, so a single SHA-256 is an adequate hash (no slow KDF is needed against
 brute force of a random secret) and lets a request find its key by an indexed lookup. The
-plaintext is shown once, by ``emotrace keys create``, and never stored or logged.
+plaintext is shown once, by ``emotrace keys create`` (or, for the first key of an embedded
+service, by ``emotrace serve``), and never stored or logged.
 """
 
 from __future__ import annotations
@@ -55,6 +56,13 @@ def create(session: Session, client_name: str) -> tuple[Client, str]:
     session.add(ApiKey(client_id=client.id, prefix=key[:SHOWN_PREFIX_CHARS], key_hash=hash_key(key)))
     session.flush()
     return client, key
+
+
+def create_first(session: Session, client_name: str) -> str | None:
+    """A key for ``client_name`` if the database holds no key at all (a first start), else None."""
+    if session.scalar(select(ApiKey.id).limit(1)) is not None:
+        return None
+    return create(session, client_name)[1]
 
 
 def authenticate(session: Session, key: str) -> Client | None:

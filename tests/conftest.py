@@ -13,6 +13,7 @@ import pytest
 from tests.service.services import (  # noqa: F401  (fixtures, registered once for every suite)
     api_url,
     database_url,
+    idle_queue_settings,
     make_client,
     redis_url,
     service_env,
@@ -23,6 +24,16 @@ from tests.service.services import (  # noqa: F401  (fixtures, registered once f
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__import__("os").environ.get("EMOTRACE_SHARED_DIR", REPO.parent / "shared"))
+
+
+SAMPLE_VIDEO = REPO / "samples" / "session.mp4"
+
+
+@pytest.fixture(scope="session")
+def sample_video() -> Path:
+    """The 20-s recording shipped in the repository (samples/): present on every clone."""
+    assert SAMPLE_VIDEO.is_file(), f"{SAMPLE_VIDEO} is missing: it is committed; rebuild with samples/build.py"
+    return SAMPLE_VIDEO
 
 
 @pytest.fixture(scope="session")

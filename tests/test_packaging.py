@@ -35,3 +35,16 @@ def test_image_runs_as_an_unprivileged_user() -> None:
     users = re.findall(r"^USER\s+(\S+)", final_stage, flags=re.MULTILINE)
     assert users and users[-1] not in ("root", "0", "0:0"), users
     assert not re.search(r"^\s*user:\s*[\"']?(root|0)", (REPO / "docker-compose.yml").read_text(), re.MULTILINE)
+
+
+def test_every_python_the_package_accepts_is_tested_in_ci() -> None:
+    """requires-python promises only what CI runs: 3.11 (scripts/test.sh's .venv), the others
+    through scripts/test-python.sh."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    bounds = re.fullmatch(r">=3\.(\d+),<3\.(\d+)", project["requires-python"].replace(" ", ""))
+    assert bounds, project["requires-python"]
+    accepted = [f"3.{minor}" for minor in range(int(bounds.group(1)), int(bounds.group(2)))]
+    ci = (REPO / ".ci" / "run").read_text()
+    tested = {"3.11"} | set(re.findall(r"scripts/test-python\.sh (3\.\d+)", ci))
+    assert "bash scripts/test.sh" in ci and set(accepted) == tested, (accepted, sorted(tested))
+    assert {f"Programming Language :: Python :: {version}" for version in accepted} <= set(project["classifiers"])

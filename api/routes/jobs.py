@@ -342,6 +342,22 @@ def get_frames(
     return Response(content=page.model_dump_json(), media_type="application/json")
 
 
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobOut,
+    summary="Stop a queued or running job; it stays listed as cancelled, its recording and results deleted",
+    responses={**JOB_ERRORS, 409: {"model": ErrorBody, "description": "job_finished: the job had already ended"}},
+)
+def cancel_job(job: OwnedJob, session: SessionDep, store: StoreDep) -> JobOut:
+    cancelled, key = jobs.cancel_job(session, job.id)
+    out = job_out(cancelled)
+    session.commit()
+    if key is not None:
+        store.delete(key)
+    log.info("job %s cancelled", cancelled.id)
+    return out
+
+
 @router.delete(
     "/{job_id}",
     status_code=status.HTTP_204_NO_CONTENT,

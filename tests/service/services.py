@@ -9,6 +9,7 @@ that need the running service, e.g. the web page tests.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -95,6 +96,37 @@ def run_cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess
     )
 
 
+@contextlib.contextmanager
+def serve_process(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """``emotrace serve`` as a subprocess on a free port, its stdout and stderr in ``log_path``;
+    yields its URL once /healthz answers, and stops it at the end."""
+    port = free_port()
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            emotrace_command("serve", "--port", str(port)), env=env, cwd=REPO, stdout=log, stderr=log
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert process.poll() is None, log_path.read_text()
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "emotrace serve did not start"
+                time.sleep(0.2)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 @pytest.fixture(scope="session")
 def service_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("emotrace-home")
@@ -115,23 +147,36 @@ def database_url(service_home: Path) -> Iterator[str]:
         drop_database(name)
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
+@contextlib.contextmanager
+def claimed_redis_db() -> Iterator[str]:
     """An empty Redis database number of our own, flushed at the end."""
     numbers = list(range(1, 16))
     random.shuffle(numbers)
     for number in numbers:
         client = redis.Redis.from_url(f"{REDIS_BASE_URL}/{number}")
         if client.dbsize() == 0 and client.set("emotrace-test-claim", "1", nx=True):
-            url = f"{REDIS_BASE_URL}/{number}"
             try:
-                yield url
+                yield f"{REDIS_BASE_URL}/{number}"
             finally:
                 client.flushdb()
                 client.close()
             return
         client.close()
     pytest.fail("no empty Redis database number is free for the tests")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with claimed_redis_db() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def idle_queue_settings(settings: Settings) -> Iterator[Settings]:
+    """The test service's settings with a broker no worker listens to: jobs submitted through
+    it stay queued, as when every worker is busy or down, until a test acts on them."""
+    with claimed_redis_db() as url:
+        yield settings.model_copy(update={"redis_url": url})
 
 
 @pytest.fixture(scope="session")

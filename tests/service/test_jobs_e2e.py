@@ -175,6 +175,16 @@ def wait_until_idle(redis_url: str, timeout_s: float = 60.0) -> None:
         control.close()
 
 
+def running_job(client: httpx.Client, clip: Path) -> str:
+    """A job of ``clip`` (at 6 samples/s: several seconds of work per chunk) that a worker has begun."""
+    job_id: str = upload(client, clip, fps="6").json()["id"]
+    deadline = time.monotonic() + 60
+    while client.get(f"/v1/jobs/{job_id}").json()["status"] == "queued":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return job_id
+
+
 def test_deleting_a_running_job_cancels_it(
     make_client: ClientFactory,
     workers: WorkerPool,
@@ -184,11 +194,7 @@ def test_deleting_a_running_job_cancels_it(
     redis_url: str,
 ) -> None:
     client = make_client()
-    job_id = upload(client, long_clip, fps="6").json()["id"]
-    deadline = time.monotonic() + 60
-    while client.get(f"/v1/jobs/{job_id}").json()["status"] == "queued":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    job_id = running_job(client, long_clip)
     assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
     # A later job completes after the cancelled job's chunks have been taken off the queue.
     later = upload(client, short_clip).json()["id"]

@@ -115,6 +115,11 @@ export class ApiClient {
     return response.blob();
   }
 
+  /** Stops a queued or running job; it stays in the list as cancelled, with no results. */
+  cancelJob(id: string): Promise<Job> {
+    return this.json<Job>(`/v1/jobs/${encodeURIComponent(id)}/cancel`, { method: "POST" });
+  }
+
   async deleteJob(id: string): Promise<void> {
     await this.request(`/v1/jobs/${encodeURIComponent(id)}`, { method: "DELETE" });
   }

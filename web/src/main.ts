@@ -66,40 +66,62 @@ function route(): void {
   }
 }
 
+/** Proves the key with one cheap authenticated call, then signs in; a refused key is reported on
+ * the sign-in form. */
+async function tryKey(key: string): Promise<void> {
+  keySubmit.disabled = true;
+  keyError.textContent = "";
+  try {
+    await new ApiClient(key).listJobs(1);
+    saveKey(key);
+    keyInput.value = "";
+    signIn(key);
+    announce(announcer, "Signed in.");
+    byId("main").focus();
+  } catch (error) {
+    keyView.hidden = false;
+    keyError.textContent = isUnauthorized(error)
+      ? `Wrong API key: ${describeError(error)}`
+      : `The key could not be checked: ${describeError(error)}`;
+    keyInput.focus();
+    keyInput.select();
+  } finally {
+    keySubmit.disabled = false;
+  }
+}
+
 keyForm.addEventListener("submit", (event) => {
   event.preventDefault();
-  void (async () => {
-    const key = keyInput.value.trim();
-    if (!key) {
-      keyError.textContent = "Enter an API key.";
-      keyInput.focus();
-      return;
-    }
-    keySubmit.disabled = true;
-    keyError.textContent = "";
-    try {
-      // One cheap authenticated call proves the key before the page relies on it.
-      await new ApiClient(key).listJobs(1);
-      saveKey(key);
-      keyInput.value = "";
-      signIn(key);
-      announce(announcer, "Signed in.");
-      byId("main").focus();
-    } catch (error) {
-      keyError.textContent = isUnauthorized(error)
-        ? `Wrong API key: ${describeError(error)}`
-        : `The key could not be checked: ${describeError(error)}`;
-      keyInput.focus();
-      keyInput.select();
-    } finally {
-      keySubmit.disabled = false;
-    }
-  })();
+  const key = keyInput.value.trim();
+  if (!key) {
+    keyError.textContent = "Enter an API key.";
+    keyInput.focus();
+    return;
+  }
+  void tryKey(key);
 });
+
+/** A sign-in link (`/#key=...`, printed by a first `emotrace serve`): the fragment never reaches
+ * the server, and it is taken out of the address bar and history at once, before anything else
+ * runs, so it is not left on screen, in a bookmark or in a shared link. */
+function keyFromFragment(): string | null {
+  const match = /^#key=([^&]+)$/.exec(window.location.hash);
+  if (!match) return null;
+  window.history.replaceState(null, "", window.location.pathname + window.location.search + "#/");
+  try {
+    return decodeURIComponent(match[1]).trim() || null;
+  } catch {
+    return null;
+  }
+}
 
 byId("forget-key").addEventListener("click", () => signOut());
 window.addEventListener("hashchange", route);
 
+const linked = keyFromFragment();
 const stored = loadKey();
-if (stored) signIn(stored);
+if (linked) {
+  signOut();
+  void tryKey(linked);
+} else if (stored) signIn(stored);
 else signOut();

@@ -12,6 +12,7 @@ const EXPLANATIONS: Record<string, string> = {
   invalid_parameter: "One of the settings was not accepted.",
   job_not_found: "This job does not exist, or it belongs to another key.",
   job_not_finished: "The job has not finished yet.",
+  job_finished: "The job had already ended, so there was nothing to cancel.",
   network_error: "The emotrace service could not be reached. Check your connection and try again.",
   upload_aborted: "The upload was cancelled.",
   http_413: "The file is larger than this service accepts.",

@@ -1,5 +1,6 @@
 // One job: its progress while it runs, then the results: summary cards, the interactive timeline,
-// segments, transcript segments, downloads. Deleting the job from here returns to the list.
+// segments, transcript segments, downloads. A running job can be cancelled (it stays, as
+// cancelled); deleting the job from here returns to the list.
 import { ApiError, type ApiClient } from "../api";
 import { Timeline } from "../chart";
 import { announce, byId, h, saveBlob } from "../dom";
@@ -44,6 +45,27 @@ function lineSample(emotion: Emotion): SVGSVGElement {
   if (dash !== "solid") line.setAttribute("stroke-dasharray", dash.join(" "));
   svg.appendChild(line);
   return svg;
+}
+
+/** Pressing ``button`` swaps it for a question with Yes and Keep; Keep puts it back. */
+function askFirst(
+  button: HTMLButtonElement,
+  question: string,
+  labels: { id: string; yes: string; keep: string; label: string },
+  onYes: (yes: HTMLButtonElement) => void,
+): void {
+  button.addEventListener("click", () => {
+    const yes = h("button", { type: "button", id: labels.id, class: "danger" }, labels.yes);
+    const keep = h("button", { type: "button" }, labels.keep);
+    const prompt = h("span", { class: "confirm", role: "group", "aria-label": labels.label }, question, yes, " ", keep);
+    keep.addEventListener("click", () => {
+      prompt.replaceWith(button);
+      button.focus();
+    });
+    yes.addEventListener("click", () => onYes(yes));
+    button.replaceWith(prompt);
+    yes.focus();
+  });
 }
 
 export class JobDetail {
@@ -214,29 +236,48 @@ export class JobDetail {
       csv.addEventListener("click", () => void this.downloadCsv(job, csv));
       bar.append(json, csv);
     }
-    const del = h("button", { type: "button", id: "delete-job", class: "danger-outline" }, "Delete job");
     const message = h("span", { class: "error", role: "alert" });
-    del.addEventListener("click", () => {
-      const yes = h("button", { type: "button", id: "delete-confirm", class: "danger" }, "Yes, delete it");
-      const keep = h("button", { type: "button" }, "Keep");
-      const prompt = h(
-        "span",
-        { class: "confirm", role: "group", "aria-label": "Confirm deletion" },
-        "Delete this job, its results and its video? ",
-        yes,
-        " ",
-        keep,
+    if (isActive(job)) {
+      // Cancel asks first, as Delete does: it throws away the work done so far.
+      const cancel = h("button", { type: "button", id: "cancel-job", class: "danger-outline" }, "Cancel analysis");
+      askFirst(
+        cancel,
+        "Stop this analysis and delete its video and partial results? ",
+        { id: "cancel-confirm", yes: "Yes, cancel it", keep: "Keep running", label: "Confirm cancellation" },
+        (yes) => void this.cancel(job, yes, message),
       );
-      keep.addEventListener("click", () => {
-        prompt.replaceWith(del);
-        del.focus();
-      });
-      yes.addEventListener("click", () => void this.delete(job, yes, message));
-      del.replaceWith(prompt);
-      yes.focus();
-    });
+      bar.append(cancel);
+    }
+    const del = h("button", { type: "button", id: "delete-job", class: "danger-outline" }, "Delete job");
+    askFirst(
+      del,
+      "Delete this job, its results and its video? ",
+      { id: "delete-confirm", yes: "Yes, delete it", keep: "Keep", label: "Confirm deletion" },
+      (yes) => void this.delete(job, yes, message),
+    );
     bar.append(del, message);
     return bar;
+  }
+
+  private async cancel(job: Job, button: HTMLButtonElement, message: HTMLElement): Promise<void> {
+    const client = this.callbacks.client();
+    if (!client) return;
+    button.disabled = true;
+    let ended: Job;
+    try {
+      ended = await client.cancelJob(job.id);
+    } catch (error) {
+      if (isUnauthorized(error)) {
+        this.callbacks.onUnauthorized(describeError(error));
+        return;
+      }
+      message.textContent = `The job could not be cancelled: ${describeError(error)}`;
+      button.disabled = false; // if it just ended on its own, the next poll shows how
+      return;
+    }
+    window.clearTimeout(this.timer);
+    this.renderJob(ended);
+    byId("job-heading").focus();
   }
 
   private async delete(job: Job, button: HTMLButtonElement, message: HTMLElement): Promise<void> {
