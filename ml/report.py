@@ -21,6 +21,7 @@ from ml.schema import Analysis, Frame
 
 ASSETS = Path(__file__).resolve().parent / "report_assets"
 CSV_HEADER = ("t", "face", "x", "y", "w", "h", *EMOTIONS)
+PARTICIPANT_CSV_HEADER = (*CSV_HEADER, "participant")
 
 
 def csv_row(frame: Frame) -> list[object]:
@@ -29,11 +30,26 @@ def csv_row(frame: Frame) -> list[object]:
     return [f"{frame.t:.3f}", int(frame.face), *box, *probs]
 
 
-def write_frames_csv(frames: Iterable[Frame], out: TextIO) -> None:
+def participant_rows(frame: Frame, participant: str | None = None) -> list[list[object]]:
+    """``--faces all`` rows of one sample: one per face (of ``participant`` only, if given), or a
+    single ``face`` 0 row when there is none."""
+    faces = [f for f in frame.faces or [] if participant is None or f.participant == participant]
+    if not faces:
+        return [[*csv_row(Frame(t=frame.t, face=False)), participant or ""]]
+    return [
+        [*csv_row(Frame(t=frame.t, face=True, box=f.box, probs=f.probs)), f.participant] for f in faces
+    ]
+
+
+def write_frames_csv(frames: Iterable[Frame], out: TextIO, *, participants: bool = False) -> None:
+    """One row per sample (the subject's face), or with ``participants`` one per face."""
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
+    writer.writerow(PARTICIPANT_CSV_HEADER if participants else CSV_HEADER)
     for frame in frames:
-        writer.writerow(csv_row(frame))
+        if participants:
+            writer.writerows(participant_rows(frame))
+        else:
+            writer.writerow(csv_row(frame))
 
 
 def _percent(value: float | None) -> str:
