@@ -33,6 +33,7 @@ class FaceObservation:
     box: tuple[int, int, int, int]
     probs: Probs
     descriptor: tuple[float, ...] | None  # on the few samples of its track that were described
+    context: tuple[float, ...] | None  # the surroundings' histogram, with the descriptor
     motion: float | None  # mouth-region change since the track's previous sample
 
 
@@ -49,8 +50,9 @@ def track_participants(observations: Sequence[FaceObservation]) -> dict[str, str
     for item in observations:
         track = tracks.setdefault(item.track, TrackEvidence(item.track))
         track.samples.add(item.t_ms)
-        if item.descriptor is not None:
+        if item.descriptor is not None and item.context is not None:
             track.descriptors.append(item.descriptor)
+            track.contexts.append(item.context)
     groups = [g for g in group_tracks(tracks) if sum(len(tracks[k].samples) for k in g) >= MIN_PARTICIPANT_SAMPLES]
     groups.sort(key=lambda g: (-sum(len(tracks[k].samples) for k in g), min(tracks[k].first for k in g)))
     return {key: f"p{n + 1}" for n, group in enumerate(groups) for key in group}

@@ -18,7 +18,6 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from ml import EMOTIONS
@@ -88,7 +87,7 @@ class _Detected:
     crops: list[np.ndarray]  # copies: a view would keep the whole decoded frame alive
     subject: int | None  # index of the main subject in ``boxes``
     tracked: list[TrackedFace] | None = None  # ``faces="all"``: each box's track
-    descriptors: dict[int, tuple[float, ...]] | None = None  # box index -> identity descriptor
+    descriptors: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] | None = None  # box -> identity
 
 
 def _batched(items: Iterable[_Detected], size: int) -> Iterator[list[_Detected]]:
@@ -124,10 +123,9 @@ def _iter_detected_all(frames: Iterable[SampledFrame], detector: FaceDetector) -
         tracked = tracks.assign(item.t_ms, item.image, boxes)
         chosen = subject.pick(item.t_ms, boxes)
         wanted = [i for i, face in enumerate(tracked) if face.describe]
-        descriptors: dict[int, tuple[float, ...]] = {}
+        descriptors = {}
         if wanted:
-            rgb = cv2.cvtColor(item.image, cv2.COLOR_BGR2RGB)
-            descriptors = dict(zip(wanted, describer.describe(rgb, [boxes[i] for i in wanted]), strict=True))
+            descriptors = dict(zip(wanted, describer.describe(item.image, [boxes[i] for i in wanted]), strict=True))
         yield _Detected(
             item.t_ms,
             boxes,
@@ -171,7 +169,8 @@ def _frames(batch: list[_Detected], probs: np.ndarray) -> Iterator[Sample]:
                     track=face.track,
                     box=face.box.as_tuple(),
                     probs=faces[i],
-                    descriptor=descriptors.get(i),
+                    descriptor=descriptors[i][0] if i in descriptors else None,
+                    context=descriptors[i][1] if i in descriptors else None,
                     motion=face.motion,
                 )
                 for i, face in enumerate(item.tracked)
