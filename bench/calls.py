@@ -51,7 +51,9 @@ def _fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """``image`` scaled to fit ``width`` x ``height`` and centred on black, as a call app shows a
     camera of another shape."""
     scale = min(width / image.shape[1], height / image.shape[0])
-    scaled = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    scaled = cv2.resize(
+        image, (round(image.shape[1] * scale), round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA
+    )
     canvas = np.zeros((height, width, 3), np.uint8)
     y, x = (height - scaled.shape[0]) // 2, (width - scaled.shape[1]) // 2
     canvas[y : y + scaled.shape[0], x : x + scaled.shape[1]] = scaled
@@ -97,7 +99,9 @@ def build_gallery(
     person is not talking); the cues name tile ``i``'s person ``speaker{i + 1}``."""
     width, height = size
     tile_w, tile_h = (width - gap * (cols + 1)) // cols, (height - gap * (rows + 1)) // rows
-    tiles = [(gap + c * (tile_w + gap), gap + r * (tile_h + gap), tile_w, tile_h) for r in range(rows) for c in range(cols)]
+    tiles = [
+        (gap + c * (tile_w + gap), gap + r * (tile_h + gap), tile_w, tile_h) for r in range(rows) for c in range(cols)
+    ]
     tiles = tiles[: len(clips)]
     looped = [LoopedClip(name, tile_w, tile_h) for name in clips]
     held = [0.0] * len(clips)

@@ -139,8 +139,8 @@ def build_participants(
         transcript = align_transcript(cues, frames, smooth(frames), period_s)
         by_speaker = {name: pid for pid, (name, _) in speakers.items()}
         for i, cue in enumerate(cues):
-            pid = by_speaker.get(cue.speaker or "")
-            if pid is not None:
-                own = align_transcript([cue], own_frames[pid], smoothed_of[pid], period_s)[0]
-                transcript[i] = own.model_copy(update={"participant": pid})
+            mapped = by_speaker.get(cue.speaker or "")
+            if mapped is not None:
+                aligned = align_transcript([cue], own_frames[mapped], smoothed_of[mapped], period_s)[0]
+                transcript[i] = aligned.model_copy(update={"participant": mapped})
     return Participants(with_faces, participants, transcript)
