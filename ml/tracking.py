@@ -28,7 +28,7 @@ ALL_MIN_FACE_FRACTION = 0.04  # of the shorter side: a 5x5 gallery's faces at 72
 MATCH_IOU = 0.3
 MAX_GAP_SAMPLES = 2  # a face missed for one sample keeps its track
 MAX_COLOUR_DISTANCE = 0.45  # Bhattacharyya distance of hue-saturation histograms; a cut is ~0.6+
-DESCRIBE_AT = (0, 4)  # a track's samples (by count) whose face gets a descriptor
+DESCRIBE_AT = (0,)  # the samples (by count in its track) whose face gets a descriptor: ~0.1 CPU-s each
 MOUTH_PATCH = (24, 12)
 
 
