@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.calls import PEOPLE, build_gallery
 from bench.inputs import SHARED_VIDEOS
 from ml.faces import DETECT_LONG_SIDE, Box, FaceDetector, make_detector
-from ml.tracking import ALL_MIN_FACE_FRACTION, PROBE_LONG_SIDE, adapted_long_side
+from ml.tracking import ALL_MIN_FACE_FRACTION, adapted_long_side
 from ml.video import iter_sampled_frames
 
 ONE_FACE_CLIPS = (
@@ -74,8 +74,10 @@ def gallery_recall(workdir: Path, fps: float) -> dict[str, float]:
             for item in iter_sampled_frames(gallery.path, fps=fps):
                 long_side = DETECT_LONG_SIDE
                 if label == "adapted":
-                    probe = detector.detect(item.image, long_side=PROBE_LONG_SIDE, min_fraction=ALL_MIN_FACE_FRACTION)
-                    long_side = adapted_long_side(item.image.shape, probe)
+                    probe = detector.detect(
+                        item.image, long_side=detector.probe_long_side, min_fraction=ALL_MIN_FACE_FRACTION
+                    )
+                    long_side = adapted_long_side(item.image.shape, probe, detector.face_target_px)
                 boxes, ms = _timed_detect(detector, item.image, long_side=long_side, min_fraction=ALL_MIN_FACE_FRACTION)
                 costs.append(ms)
                 tiles = set()

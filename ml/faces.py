@@ -52,6 +52,8 @@ class Box:
 
 class FaceDetector(Protocol):
     name: str
+    probe_long_side: int  # where ml.tracking first looks for every face of a frame
+    face_target_px: int  # the smallest face's height that detection still finds reliably
 
     def detect(
         self, image: np.ndarray, *, long_side: int = DETECT_LONG_SIDE, min_fraction: float = MIN_FACE_FRACTION
@@ -80,6 +82,10 @@ class HaarDetector:
     """OpenCV's frontal-face Haar cascade: ships with OpenCV, so it works with nothing configured."""
 
     name = "haar"
+    # Every-face mode (ml.tracking): Haar's recall on small faces grows with resolution (a 4x4
+    # gallery at 720p: 0.61 of the tiles at 320 px, 0.86 at 480, 0.91 at 800; bench/detectors.py).
+    probe_long_side = 640
+    face_target_px = 40
 
     def __init__(self) -> None:
         folder = Path(cv2.data.haarcascades)  # type: ignore[attr-defined]
@@ -126,6 +132,10 @@ class YuNetDetector:
     pass (bench/detectors.py). Its 227 KB ONNX file (MIT) ships in the package."""
 
     name = "yunet"
+    # Its feature pyramid finds 15-px faces at 320 px, and more resolution finds no more of a
+    # gallery's tiles (3x3 at 720p: 0.995 at 320 px, 0.90-0.97 at 400-800; bench/detectors.py).
+    probe_long_side = DETECT_LONG_SIDE
+    face_target_px = 16
 
     def __init__(self, model: str | os.PathLike[str] = YUNET_MODEL, *, score_threshold: float = 0.7) -> None:
         if not Path(model).is_file():

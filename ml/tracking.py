@@ -1,10 +1,10 @@
 """Every face of a sample, followed from sample to sample: the first half of ``--faces all``.
 
 Detection resolution adapts to the faces present: the first sample of each continuity window
-(``ml.faces.CONTINUITY_WINDOW_MS``) is searched at ``PROBE_LONG_SIDE`` pixels, and the rest of the
-window at the smallest scale that still makes its smallest face ``FACE_TARGET_PX`` pixels tall
-(never below ``DETECT_LONG_SIDE``): a 2x2 gallery costs what one face does, a 3x3 gallery at 720p
-is searched at ~500 px and found.
+(``ml.faces.CONTINUITY_WINDOW_MS``) is searched at the detector's ``probe_long_side``, and the rest
+of the window at the smallest scale that still makes its smallest face the detector's
+``face_target_px`` tall (never below ``DETECT_LONG_SIDE``). YuNet finds a 3x3 gallery at 720p at
+320 px already; Haar needs ~500 px for it (bench/detectors.py).
 
 A track is one face followed through consecutive samples of one window: a box joins the track
 whose last box it overlaps (IoU) if its colours still look alike, so a speaker view's cut from one
@@ -22,8 +22,7 @@ import numpy as np
 
 from ml.faces import CONTINUITY_WINDOW_MS, DETECT_LONG_SIDE, Box, FaceDetector
 
-PROBE_LONG_SIDE = 640
-FACE_TARGET_PX = 32  # the smallest face's height at the adapted scale: YuNet and Haar find it reliably
+PROBE_MAX_LONG_SIDE = 960  # adapted sizes stop here: smaller faces are too small to read anyway
 ALL_MIN_FACE_FRACTION = 0.04  # of the shorter side: a 5x5 gallery's faces at 720p, not a poster's
 MATCH_IOU = 0.3
 MAX_GAP_SAMPLES = 2  # a face missed for one sample keeps its track
@@ -38,7 +37,7 @@ class WindowedDetection:
     def __init__(self, detector: FaceDetector) -> None:
         self.detector = detector
         self._window = -1
-        self._long_side = PROBE_LONG_SIDE
+        self._long_side = detector.probe_long_side
 
     def detect(self, t_ms: int, image: np.ndarray) -> list[Box]:
         window = t_ms // CONTINUITY_WINDOW_MS
@@ -46,8 +45,10 @@ class WindowedDetection:
             found = self.detector.detect(image, long_side=self._long_side, min_fraction=ALL_MIN_FACE_FRACTION)
         else:
             self._window = window
-            found = self.detector.detect(image, long_side=PROBE_LONG_SIDE, min_fraction=ALL_MIN_FACE_FRACTION)
-            self._long_side = adapted_long_side(image.shape[:2], found)
+            found = self.detector.detect(
+                image, long_side=self.detector.probe_long_side, min_fraction=ALL_MIN_FACE_FRACTION
+            )
+            self._long_side = adapted_long_side(image.shape[:2], found, self.detector.face_target_px)
         return [box for box in (_clamped(b, image.shape) for b in found) if box is not None]
 
 
@@ -60,14 +61,14 @@ def _clamped(box: Box, shape: tuple[int, ...]) -> Box | None:
     return Box(x1, y1, x2 - x1, y2 - y1)
 
 
-def adapted_long_side(shape: tuple[int, ...], boxes: list[Box]) -> int:
-    """The detection long side that makes the smallest of ``boxes`` ``FACE_TARGET_PX`` tall."""
+def adapted_long_side(shape: tuple[int, ...], boxes: list[Box], face_target_px: int) -> int:
+    """The detection long side that makes the smallest of ``boxes`` ``face_target_px`` tall."""
     long = max(shape[0], shape[1])
     if not boxes:
         return DETECT_LONG_SIDE
     smallest = min(min(b.w, b.h) for b in boxes)
-    needed = int(np.ceil(long * FACE_TARGET_PX / max(smallest, 1)))
-    return max(DETECT_LONG_SIDE, min(PROBE_LONG_SIDE, needed))
+    needed = int(np.ceil(long * face_target_px / max(smallest, 1)))
+    return max(DETECT_LONG_SIDE, min(PROBE_MAX_LONG_SIDE, needed))
 
 
 @dataclass(frozen=True)
