@@ -364,7 +364,7 @@ def test_a_faces_all_job_shows_one_timeline_per_person(
     expect(chart.locator("canvas").first).to_be_visible()
 
     people = api.get(f"/v1/jobs/{job_id}/summary").raise_for_status().json()["participants"]
-    picker = page.get_by_label("Person")
+    picker = page.get_by_label("Person", exact=True)
     expect(picker.locator("option")).to_have_count(len(people) + 1)
     for person in people:
         picker.select_option(person["id"])
