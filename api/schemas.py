@@ -19,6 +19,7 @@ from ml.schema import (
     AnalysisSettings,
     Frame,
     MinuteBin,
+    Participant,
     Segment,
     Summary,
     TranscriptSegment,
@@ -47,6 +48,7 @@ class JobOut(BaseModel):
     external_id: str | None
     fps: float = Field(description="samples per second of video")
     retain_video: bool
+    faces: Literal["subject", "all"] = Field(description="subject: the main face; all: every participant")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -74,6 +76,7 @@ class JobAnalysis(BaseModel):
     timeline: list[MinuteBin]
     summary: Summary
     transcript: list[TranscriptSegment] | None = None
+    participants: list[Participant] | None = Field(None, description="every person seen (faces=all jobs only)")
 
 
 class Health(BaseModel):
@@ -90,6 +93,7 @@ def job_out(job: Job) -> JobOut:
         external_id=job.external_id,
         fps=job.fps,
         retain_video=job.retain_video,
+        faces="all" if job.faces == "all" else "subject",
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,

@@ -23,6 +23,8 @@ def _summary_lines(analysis: Analysis) -> list[str]:
     lines = [
         f"analysed {summary.duration_s:.1f} s: {summary.frames} samples, face visible {summary.face_visible_ratio:.0%}",
     ]
+    if analysis.participants is not None:
+        lines.append(f"{len(analysis.participants)} participants")
     if summary.dominant_emotion is None:
         lines.append("no face found: no emotions to report")
         return lines
@@ -30,6 +32,11 @@ def _summary_lines(analysis: Analysis) -> list[str]:
     shares = sorted(((summary.time_share[n], n) for n in EMOTIONS), reverse=True)
     lines.append("time share: " + ", ".join(f"{name} {share:.0%}" for share, name in shares if share > 0))
     lines.append(f"{len(analysis.segments)} segments")
+    for person in analysis.participants or []:
+        name = f" ({person.speaker})" if person.speaker else ""
+        lines.append(
+            f"{person.id}{name}: seen {person.face_visible_ratio:.0%}, mostly {person.summary.dominant_emotion}"
+        )
     return lines
 
 
@@ -44,8 +51,9 @@ def run_analyze(
     csv_out: Path | None = None,
     report: Path | None = None,
     transcript: Path | None = None,
-    detector: str = "haar",
+    detector: str | None = None,
     yunet_model: Path | None = None,
+    faces: str = "subject",
 ) -> int:
     from ml.pipeline import analyze_file
     from ml.report import render_report, write_frames_csv
@@ -77,6 +85,7 @@ def run_analyze(
                 detector=detector,
                 yunet_model=yunet_model,
                 transcript=cues,
+                faces=faces,
                 progress=lambda done: bar.update(task, completed=done),
             )
     except (VideoError, TranscriptError) as exc:
@@ -89,7 +98,7 @@ def run_analyze(
         json_out.write_text(analysis.model_dump_json(indent=1) + "\n")
     if csv_out is not None:
         with csv_out.open("w", newline="") as handle:
-            write_frames_csv(analysis.frames, handle)
+            write_frames_csv(analysis.frames, handle, participants=analysis.participants is not None)
     if report is not None:
         report.write_text(render_report(analysis, title=f"emotrace: {video.name}"), encoding="utf-8")
     print("\n".join(_summary_lines(analysis)))

@@ -38,9 +38,12 @@ def analyze(
     csv_out: Path = typer.Option(None, "--csv", help="write per-frame emotions as CSV here"),
     report: Path = typer.Option(None, help="write a self-contained HTML report here"),
     transcript: Path = typer.Option(None, help="transcript to align: JSON segments, WebVTT or SRT"),
-    detector: str = typer.Option("haar", help="face detector: haar | yunet"),
+    detector: str = typer.Option(None, help="face detector: haar | yunet (default: haar for subject, yunet for all)"),
     yunet_model: Path = typer.Option(
-        None, envvar="EMOTRACE_YUNET_MODEL", help="YuNet ONNX file (for --detector yunet)"
+        None, envvar="EMOTRACE_YUNET_MODEL", help="another YuNet ONNX file than the shipped one"
+    ),
+    faces: str = typer.Option(
+        "subject", help="subject: the main face only; all: every person, each with its own timeline"
     ),
 ) -> None:
     """Analyse one recording on this machine, no services needed."""
@@ -59,6 +62,7 @@ def analyze(
             transcript=transcript,
             detector=detector,
             yunet_model=yunet_model,
+            faces=faces,
         )
     )
 

@@ -25,9 +25,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from emotrace.errors import InvalidParameter, JobFinished, JobNotFound
-from emotrace.models import Chunk, ChunkStatus, FrameEmotion, Job, JobStatus, JobSummary, utcnow
+from emotrace.models import Chunk, ChunkStatus, FrameEmotion, FrameFace, Job, JobStatus, JobSummary, utcnow
 from ml import EMOTIONS
-from ml.schema import Frame, VideoInfo
+from ml.participants import FaceObservation
+from ml.schema import Face, Frame, VideoInfo
 from ml.transcript import Cue
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
@@ -44,6 +45,7 @@ class ChunkClaim:
     start_s: float
     end_s: float | None  # None: the last chunk runs to the end of the stream, as `analyze` does
     recording_key: str | None
+    faces: str = "subject"
 
 
 def plan_ranges(duration_s: float, chunk_s: float) -> list[tuple[int, int]]:
@@ -68,6 +70,7 @@ def create_job(
     idempotency_key: str | None = None,
     callback_url: str | None = None,
     transcript: Sequence[Cue] | None = None,
+    faces: str = "subject",
 ) -> Job:
     """A queued job and its pending chunk rows. Raises IntegrityError on a reused idempotency key."""
     ranges = plan_ranges(video.duration_s, chunk_s)
@@ -80,6 +83,7 @@ def create_job(
         idempotency_key=idempotency_key,
         fps=fps,
         retain_video=retain_video,
+        faces=faces,
         callback_url=callback_url,
         chunk_ms=round(chunk_s * 1000),
         chunks_total=len(ranges),
@@ -206,6 +210,7 @@ def claim_chunk(session: Session, job_id: uuid.UUID, index: int, *, worker: str)
         start_s=row.start_ms / 1000,
         end_s=None if last else (row.start_ms + job.chunk_ms) / 1000,
         recording_key=job.recording_key,
+        faces=job.faces,
     )
 
 
@@ -245,20 +250,76 @@ def _insert(session: Session) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
-def record_chunk(session: Session, job_id: uuid.UUID, index: int, frames: Sequence[Frame], *, run_ms: int) -> bool:
-    """Write a chunk's frames and mark it done, in the caller's one transaction.
+def _face_values(job_id: uuid.UUID, item: FaceObservation) -> dict[str, Any]:
+    x, y, w, h = item.box
+    identity = None
+    if item.descriptor is not None and item.context is not None:
+        identity = {"descriptor": list(item.descriptor), "context": list(item.context)}
+    values: dict[str, Any] = {
+        "job_id": job_id,
+        "t_ms": item.t_ms,
+        "face": item.index,
+        "track": item.track,
+        "participant": None,
+        "x": x,
+        "y": y,
+        "w": w,
+        "h": h,
+        "identity": identity,
+        "motion": item.motion,
+    }
+    for name in EMOTIONS:
+        values[name] = item.probs[name]
+    return values
+
+
+def _face_probs(row: FrameFace) -> dict[str, float]:
+    return {name: getattr(row, name) for name in EMOTIONS}
+
+
+def to_observation(row: FrameFace) -> FaceObservation:
+    identity = row.identity or {}
+    descriptor, context = identity.get("descriptor"), identity.get("context")
+    return FaceObservation(
+        t_ms=row.t_ms,
+        index=row.face,
+        track=row.track,
+        box=(row.x, row.y, row.w, row.h),
+        probs=_face_probs(row),
+        descriptor=tuple(descriptor) if descriptor is not None else None,
+        context=tuple(context) if context is not None else None,
+        motion=row.motion,
+    )
+
+
+def record_chunk(
+    session: Session,
+    job_id: uuid.UUID,
+    index: int,
+    frames: Sequence[Frame],
+    *,
+    run_ms: int,
+    observations: Sequence[FaceObservation] = (),
+) -> bool:
+    """Write a chunk's frames (and, for ``faces=all``, every face) and mark it done, in the
+    caller's one transaction.
 
     Returns whether this call counted the chunk (False: the job is gone or over, or another run
-    of the same chunk got there first). Frames already present are kept as they are.
+    of the same chunk got there first). Rows already present are kept as they are.
     """
     job = _lock_job(session, job_id)
     if job is None or job.status not in ACTIVE:
         return False
+    insert = _insert(session)
     if frames:
-        insert = _insert(session)
         session.execute(
             insert(FrameEmotion).on_conflict_do_nothing(index_elements=["job_id", "t_ms"]),
             [_frame_values(job_id, frame) for frame in frames],
+        )
+    if observations:
+        session.execute(
+            insert(FrameFace).on_conflict_do_nothing(index_elements=["job_id", "t_ms", "face"]),
+            [_face_values(job_id, item) for item in observations],
         )
     now = utcnow()
     counted = session.execute(
@@ -285,6 +346,31 @@ def all_chunks_done(session: Session, job_id: uuid.UUID) -> bool:
 def load_frames(session: Session, job_id: uuid.UUID) -> list[Frame]:
     rows = session.scalars(select(FrameEmotion).where(FrameEmotion.job_id == job_id).order_by(FrameEmotion.t_ms))
     return [to_frame(row) for row in rows]
+
+
+def load_observations(session: Session, job_id: uuid.UUID) -> list[FaceObservation]:
+    rows = session.scalars(select(FrameFace).where(FrameFace.job_id == job_id).order_by(FrameFace.t_ms, FrameFace.face))
+    return [to_observation(row) for row in rows]
+
+
+def name_participants(session: Session, job_id: uuid.UUID, owner: dict[str, str]) -> None:
+    """Label every face row with its participant (``owner``: track -> participant id)."""
+    by_participant: dict[str, list[str]] = {}
+    for track, participant in owner.items():
+        by_participant.setdefault(participant, []).append(track)
+    for participant, tracks in by_participant.items():
+        session.execute(
+            update(FrameFace)
+            .where(FrameFace.job_id == job_id, FrameFace.track.in_(tracks))
+            .values(participant=participant)
+        )
+
+
+def has_participant(session: Session, job_id: uuid.UUID, participant: str) -> bool:
+    found = session.scalar(
+        select(FrameFace.t_ms).where(FrameFace.job_id == job_id, FrameFace.participant == participant).limit(1)
+    )
+    return found is not None
 
 
 def transcript_cues(job: Job) -> list[Cue] | None:
@@ -346,7 +432,12 @@ def page_frames(
     end_ms: int | None,
     cursor: str | None,
     limit: int,
+    faces: bool = False,
+    participant: str | None = None,
 ) -> tuple[list[Frame], str | None]:
+    """A page of frames in time order. With ``faces`` each frame lists its faces (``faces=all``
+    jobs); with ``participant`` too, only that participant's face, and ``face``/``box``/``probs``
+    are that participant's rather than the main subject's."""
     after_ms = None
     if cursor:
         payload = _decode_cursor(cursor)
@@ -357,7 +448,34 @@ def page_frames(
         session.scalars(frames_query(job_id, start_ms=start_ms, end_ms=end_ms, after_ms=after_ms).limit(limit + 1))
     )
     next_cursor = _encode_cursor([rows[limit - 1].t_ms]) if len(rows) > limit else None
-    return [to_frame(row) for row in rows[:limit]], next_cursor
+    rows = rows[:limit]
+    if not faces or not rows:
+        return [to_frame(row) for row in rows], next_cursor
+    query = select(FrameFace).where(
+        FrameFace.job_id == job_id,
+        FrameFace.t_ms >= rows[0].t_ms,
+        FrameFace.t_ms <= rows[-1].t_ms,
+        FrameFace.participant.is_not(None),
+    )
+    if participant is not None:
+        query = query.where(FrameFace.participant == participant)
+    by_time: dict[int, list[Face]] = {}
+    for face in session.scalars(query.order_by(FrameFace.t_ms, FrameFace.face)):
+        assert face.participant is not None
+        by_time.setdefault(face.t_ms, []).append(
+            Face(participant=face.participant, box=(face.x, face.y, face.w, face.h), probs=_face_probs(face))
+        )
+    frames = []
+    for row in rows:
+        found = by_time.get(row.t_ms, [])
+        frame = to_frame(row)
+        if participant is not None:
+            own = found[0] if found else None
+            frame = Frame(
+                t=frame.t, face=own is not None, box=own.box if own else None, probs=own.probs if own else None
+            )
+        frames.append(frame.model_copy(update={"faces": found}))
+    return frames, next_cursor
 
 
 def cancel_job(session: Session, job_id: uuid.UUID) -> tuple[Job, str | None]:
@@ -374,7 +492,7 @@ def cancel_job(session: Session, job_id: uuid.UUID) -> tuple[Job, str | None]:
     if job.status not in ACTIVE:
         raise JobFinished(f"the job already ended as {JobStatus(job.status).value}; nothing to cancel")
     key = job.recording_key
-    for table in (FrameEmotion, JobSummary):
+    for table in (FrameEmotion, FrameFace, JobSummary):
         session.execute(delete(table).where(table.job_id == job_id))
     now = utcnow()
     job.status, job.finished_at, job.updated_at, job.recording_key = JobStatus.CANCELLED, now, now, None

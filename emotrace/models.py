@@ -1,4 +1,4 @@
-"""SQLAlchemy tables: client, api_key, job, chunk, frame_emotion, job_summary.
+"""SQLAlchemy tables: client, api_key, job, chunk, frame_emotion, frame_face, job_summary.
 
 The schema itself is owned by Alembic (``migrations/``); these classes must match it, which
 ``tests/service/test_migrations.py`` checks by autogenerate-comparing them with a migrated
@@ -123,6 +123,7 @@ class Job(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     fps: Mapped[float] = mapped_column(Float)
     retain_video: Mapped[bool] = mapped_column(Boolean, default=False)
+    faces: Mapped[str] = mapped_column(String(16), default="subject", server_default="subject", doc="subject | all")
     callback_url: Mapped[str | None] = mapped_column(Text)
     chunk_ms: Mapped[int] = mapped_column(Integer)
     chunks_total: Mapped[int] = mapped_column(Integer)
@@ -179,6 +180,36 @@ class FrameEmotion(Base):
     disgust: Mapped[float | None] = mapped_column(Double)
     fear: Mapped[float | None] = mapped_column(Double)
     contempt: Mapped[float | None] = mapped_column(Double)
+
+
+class FrameFace(Base):
+    """Every face of a sample of a ``faces=all`` job; (job_id, t_ms, face) is the key, so a rerun
+    chunk adds nothing. ``track`` is chunk-local; ``participant`` is set when the job finishes."""
+
+    __tablename__ = "frame_face"
+    __table_args__ = (Index("ix_frame_face_job_id_participant_t_ms", "job_id", "participant", "t_ms"),)
+
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"), primary_key=True)
+    t_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    face: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False, doc="index in the sample")
+    track: Mapped[str] = mapped_column(String(32))
+    participant: Mapped[str | None] = mapped_column(String(16))
+    x: Mapped[int] = mapped_column(Integer)
+    y: Mapped[int] = mapped_column(Integer)
+    w: Mapped[int] = mapped_column(Integer)
+    h: Mapped[int] = mapped_column(Integer)
+    neutral: Mapped[float] = mapped_column(Double)
+    happiness: Mapped[float] = mapped_column(Double)
+    surprise: Mapped[float] = mapped_column(Double)
+    sadness: Mapped[float] = mapped_column(Double)
+    anger: Mapped[float] = mapped_column(Double)
+    disgust: Mapped[float] = mapped_column(Double)
+    fear: Mapped[float] = mapped_column(Double)
+    contempt: Mapped[float] = mapped_column(Double)
+    identity: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, doc="face descriptor and surroundings histogram, on the few described samples"
+    )
+    motion: Mapped[float | None] = mapped_column(Double, doc="mouth-region change since the track's last sample")
 
 
 class JobSummary(Base):

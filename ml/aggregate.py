@@ -11,6 +11,7 @@ frame without a face breaks the window, so nothing is smoothed across a gap.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from ml.schema import (
     VideoInfo,
 )
 from ml.transcript import Cue
+
+if TYPE_CHECKING:
+    from ml.participants import FaceObservation
 
 SMOOTHING_WINDOW = 5
 SMOOTHING_DESCRIPTION = f"centred moving average over {SMOOTHING_WINDOW} samples, broken at frames without a face"
@@ -195,11 +199,30 @@ def build_analysis(
     settings: AnalysisSettings,
     frames: Sequence[Frame],
     transcript: Sequence[Cue] | None = None,
+    observations: Sequence[FaceObservation] | None = None,
 ) -> Analysis:
-    """The whole result from frames sorted by time (the worker's summary step calls this too)."""
+    """The whole result from frames sorted by time (the worker's summary step calls this too).
+
+    With ``observations`` (every face, ``--faces all``), the result also holds the participants,
+    each frame's faces, and transcript segments read from their speaker's own face.
+    """
+    from ml.participants import build_participants
+
     ordered = sorted(frames, key=lambda f: f.t)
     smoothed = smooth(ordered)
     period_s = 1.0 / settings.sample_fps
+    aligned = align_transcript(transcript, ordered, smoothed, period_s) if transcript is not None else None
+    participants = None
+    if observations is not None:
+        found = build_participants(
+            ordered,
+            observations,
+            period_s=period_s,
+            start_s=settings.start_s,
+            end_s=settings.end_s,
+            cues=transcript,
+        )
+        ordered, participants, aligned = found.frames, found.participants, found.transcript
     return Analysis(
         video=video,
         analysis=settings,
@@ -207,5 +230,6 @@ def build_analysis(
         segments=segments(ordered, smoothed, period_s),
         timeline=per_minute(ordered, smoothed, settings.start_s, settings.end_s),
         summary=summarize(ordered, smoothed, settings.start_s, settings.end_s),
-        transcript=align_transcript(transcript, ordered, smoothed, period_s) if transcript is not None else None,
+        transcript=aligned,
+        participants=participants,
     )

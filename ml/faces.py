@@ -29,6 +29,7 @@ MIN_FACE_FRACTION = 0.10  # of the shorter frame side: smaller "faces" are backg
 TRACK_FACE_PX = 48
 TRACK_REGION = 2.0  # search region side, in previous-box sides
 CROP_MARGIN = 0.10  # each side, as a fraction of the box: FER's tiles include brow and chin
+YUNET_MODEL = Path(__file__).parent / "face_models" / "yunet" / "face_detection_yunet_2023mar.onnx"
 
 
 @dataclass(frozen=True)
@@ -51,15 +52,20 @@ class Box:
 
 class FaceDetector(Protocol):
     name: str
+    probe_long_side: int  # where ml.tracking first looks for every face of a frame
+    face_target_px: int  # the smallest face's height that detection still finds reliably
 
-    def detect(self, image: np.ndarray) -> list[Box]:
-        """Face boxes in ``image`` pixel coordinates (BGR image)."""
+    def detect(
+        self, image: np.ndarray, *, long_side: int = DETECT_LONG_SIDE, min_fraction: float = MIN_FACE_FRACTION
+    ) -> list[Box]:
+        """Face boxes in ``image`` pixel coordinates (BGR image), searched on a copy scaled to
+        ``long_side`` pixels, ignoring faces smaller than ``min_fraction`` of the shorter side."""
         ...
 
 
-def _scaled(image: np.ndarray) -> tuple[np.ndarray, float]:
+def _scaled(image: np.ndarray, long_side: int = DETECT_LONG_SIDE) -> tuple[np.ndarray, float]:
     height, width = image.shape[:2]
-    scale = min(1.0, DETECT_LONG_SIDE / max(height, width))
+    scale = min(1.0, long_side / max(height, width))
     if scale < 1.0:
         image = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
     return image, scale
@@ -76,6 +82,10 @@ class HaarDetector:
     """OpenCV's frontal-face Haar cascade: ships with OpenCV, so it works with nothing configured."""
 
     name = "haar"
+    # Every-face mode (ml.tracking): Haar's recall on small faces grows with resolution (a 4x4
+    # gallery at 720p: 0.61 of the tiles at 320 px, 0.86 at 480, 0.91 at 800; bench/detectors.py).
+    probe_long_side = 640
+    face_target_px = 40
 
     def __init__(self) -> None:
         folder = Path(cv2.data.haarcascades)  # type: ignore[attr-defined]
@@ -84,10 +94,12 @@ class HaarDetector:
         # 1.5x cheaper per call on a face-sized region, where the default's recall is not needed.
         self._near_cascade = _load_cascade(folder / "haarcascade_frontalface_alt2.xml")
 
-    def detect(self, image: np.ndarray) -> list[Box]:
-        small, scale = _scaled(image)
+    def detect(
+        self, image: np.ndarray, *, long_side: int = DETECT_LONG_SIDE, min_fraction: float = MIN_FACE_FRACTION
+    ) -> list[Box]:
+        small, scale = _scaled(image, long_side)
         gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
-        min_side = max(20, int(MIN_FACE_FRACTION * min(gray.shape)))
+        min_side = max(20, int(min_fraction * min(gray.shape)))
         found = self._cascade.detectMultiScale(gray, scaleFactor=1.2, minNeighbors=5, minSize=(min_side, min_side))
         return [Box(*(round(v / scale) for v in box)) for box in np.asarray(found).reshape(-1, 4)]
 
@@ -116,34 +128,40 @@ class HaarDetector:
 
 
 class YuNetDetector:
-    """OpenCV's YuNet CNN detector: better on turned or dim faces; needs its ONNX file configured."""
+    """OpenCV's YuNet CNN detector: better on turned, dim or small faces and cheaper than Haar per
+    pass (bench/detectors.py). Its 227 KB ONNX file (MIT) ships in the package."""
 
     name = "yunet"
+    # Its feature pyramid finds 15-px faces at 320 px, and more resolution finds no more of a
+    # gallery's tiles (3x3 at 720p: 0.995 at 320 px, 0.90-0.97 at 400-800; bench/detectors.py).
+    probe_long_side = DETECT_LONG_SIDE
+    face_target_px = 16
 
-    def __init__(self, model: str | os.PathLike[str], *, score_threshold: float = 0.7) -> None:
+    def __init__(self, model: str | os.PathLike[str] = YUNET_MODEL, *, score_threshold: float = 0.7) -> None:
         if not Path(model).is_file():
             raise FileNotFoundError(f"YuNet model not found: {model}")
         self._detector = cv2.FaceDetectorYN.create(str(model), "", (320, 320), score_threshold, 0.3, 50)
 
-    def detect(self, image: np.ndarray) -> list[Box]:
-        small, scale = _scaled(image)
+    def detect(
+        self, image: np.ndarray, *, long_side: int = DETECT_LONG_SIDE, min_fraction: float = MIN_FACE_FRACTION
+    ) -> list[Box]:
+        small, scale = _scaled(image, long_side)
         self._detector.setInputSize((small.shape[1], small.shape[0]))
         _, faces = self._detector.detect(small)
         if faces is None:
             return []
-        min_side = MIN_FACE_FRACTION * min(small.shape[:2])
+        min_side = min_fraction * min(small.shape[:2])
         return [
             Box(*(round(float(v) / scale) for v in face[:4])) for face in faces if min(face[2], face[3]) >= min_side
         ]
 
 
 def make_detector(name: str = "haar", *, yunet_model: str | os.PathLike[str] | None = None) -> FaceDetector:
+    """``yunet_model`` replaces the shipped YuNet file (e.g. a newer release of the model)."""
     if name == "haar":
         return HaarDetector()
     if name == "yunet":
-        if yunet_model is None:
-            raise ValueError("the yunet detector needs a model path (face_detection_yunet_2023mar.onnx)")
-        return YuNetDetector(yunet_model)
+        return YuNetDetector(yunet_model or YUNET_MODEL)
     raise ValueError(f"unknown face detector {name!r}; choose haar or yunet")
 
 

@@ -21,6 +21,7 @@ from ml.schema import Analysis, Frame
 
 ASSETS = Path(__file__).resolve().parent / "report_assets"
 CSV_HEADER = ("t", "face", "x", "y", "w", "h", *EMOTIONS)
+PARTICIPANT_CSV_HEADER = (*CSV_HEADER, "participant")
 
 
 def csv_row(frame: Frame) -> list[object]:
@@ -29,26 +30,71 @@ def csv_row(frame: Frame) -> list[object]:
     return [f"{frame.t:.3f}", int(frame.face), *box, *probs]
 
 
-def write_frames_csv(frames: Iterable[Frame], out: TextIO) -> None:
+def participant_rows(frame: Frame, participant: str | None = None) -> list[list[object]]:
+    """``--faces all`` rows of one sample: one per face (of ``participant`` only, if given), or a
+    single ``face`` 0 row when there is none."""
+    faces = [f for f in frame.faces or [] if participant is None or f.participant == participant]
+    if not faces:
+        return [[*csv_row(Frame(t=frame.t, face=False)), participant or ""]]
+    return [[*csv_row(Frame(t=frame.t, face=True, box=f.box, probs=f.probs)), f.participant] for f in faces]
+
+
+def write_frames_csv(frames: Iterable[Frame], out: TextIO, *, participants: bool = False) -> None:
+    """One row per sample (the subject's face), or with ``participants`` one per face."""
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
+    writer.writerow(PARTICIPANT_CSV_HEADER if participants else CSV_HEADER)
     for frame in frames:
-        writer.writerow(csv_row(frame))
+        if participants:
+            writer.writerows(participant_rows(frame))
+        else:
+            writer.writerow(csv_row(frame))
 
 
 def _percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
+def _series(frames: list[Frame]) -> dict[str, list[float | None]]:
+    smoothed = smooth(frames)
+    return {name: [None if v is None else round(float(v[i]), 4) for v in smoothed] for i, name in enumerate(EMOTIONS)}
+
+
+def _participant_frames(analysis: Analysis, participant: str) -> list[Frame]:
+    """One participant's own samples, as frames (``face`` false where they were not seen)."""
+    frames = []
+    for frame in analysis.frames:
+        own = next((f for f in frame.faces or [] if f.participant == participant), None)
+        frames.append(
+            Frame(t=frame.t, face=own is not None, box=own.box if own else None, probs=own.probs if own else None)
+        )
+    return frames
+
+
 def _chart_data(analysis: Analysis) -> dict[str, object]:
-    smoothed = smooth(analysis.frames)
     return {
         "t": [frame.t for frame in analysis.frames],
-        "series": {
-            name: [None if v is None else round(float(v[i]), 4) for v in smoothed] for i, name in enumerate(EMOTIONS)
-        },
+        "series": _series(analysis.frames),
+        "participants": [_series(_participant_frames(analysis, p.id)) for p in analysis.participants or []],
         "colors": EMOTION_COLORS,
     }
+
+
+def _participants_html(analysis: Analysis) -> str:
+    if analysis.participants is None:
+        return ""
+    if not analysis.participants:
+        return "<h2>Participants</h2><p>No face was seen.</p>"
+    parts = ["<h2>Participants</h2>"]
+    for n, person in enumerate(analysis.participants):
+        name = f" — {html.escape(person.speaker)}" if person.speaker else ""
+        parts.append(
+            f'<h3 class="participant">{html.escape(person.id)}{name}</h3>'
+            f"<p>Seen in {person.frames} samples ({_percent(person.face_visible_ratio)}); "
+            f"mostly {html.escape(person.summary.dominant_emotion or 'no face')}.</p>"
+            f'<div class="timeline" id="participant-{n}" role="img"'
+            f' aria-label="Smoothed emotion probabilities of {html.escape(person.id)} over time"></div>'
+        )
+    return "\n".join(parts)
 
 
 def _rows(cells: Iterable[Iterable[object]]) -> str:
@@ -87,6 +133,7 @@ td, th {{ border-bottom: 1px solid #ddd; padding: .25rem .75rem; text-align: lef
 .card {{ border: 1px solid #ccc; border-radius: 6px; padding: .75rem 1rem; min-width: 10rem; }}
 .card b {{ display: block; font-size: 1.4rem; }}
 #timeline {{ width: 100%; height: 420px; }}
+.timeline {{ width: 100%; height: 300px; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>Video: {video.duration_s:.1f} s, {video.width}×{video.height}, {video.fps:g} fps.
@@ -106,11 +153,15 @@ faces by {html.escape(settings.detector)}; smoothing: {html.escape(settings.smoo
 <h2>Segments</h2>
 <table><thead><tr><th>start s</th><th>end s</th><th>emotion</th><th>samples</th></tr></thead>
 <tbody>{_rows(segment_rows)}</tbody></table>
+{_participants_html(analysis)}
 {transcript_html}
 <script>{echarts}</script>
 <script>
 const data = {data};
-const chart = echarts.init(document.getElementById("timeline"));
+const charts = [];
+function draw(element, series) {{
+const chart = echarts.init(element);
+charts.push(chart);
 chart.setOption({{
   aria: {{ enabled: true }},
   tooltip: {{ trigger: "axis", valueFormatter: v => v == null ? "no face" : (100 * v).toFixed(1) + "%" }},
@@ -119,12 +170,15 @@ chart.setOption({{
   xAxis: {{ type: "value", name: "s", min: data.t.length ? data.t[0] : 0 }},
   yAxis: {{ type: "value", min: 0, max: 1 }},
   dataZoom: [{{ type: "inside" }}, {{ type: "slider" }}],
-  series: Object.keys(data.series).map(name => ({{
+  series: Object.keys(series).map(name => ({{
     name, type: "line", showSymbol: false, connectNulls: false, color: data.colors[name],
-    data: data.series[name].map((v, i) => [data.t[i], v]),
+    data: series[name].map((v, i) => [data.t[i], v]),
   }})),
 }});
-window.addEventListener("resize", () => chart.resize());
+}}
+draw(document.getElementById("timeline"), data.series);
+data.participants.forEach((series, n) => draw(document.getElementById("participant-" + n), series));
+window.addEventListener("resize", () => charts.forEach(chart => chart.resize()));
 </script>
 </body></html>
 """

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.calls import calls_dir, gallery_2x2, gallery_3x3, speaker_view  # noqa: F401  (shared fixtures)
 from tests.service.services import (  # noqa: F401  (fixtures, registered once for every suite)
     api_url,
     database_url,

@@ -26,7 +26,8 @@ from emotrace.storage import RecordingStore
 from ml.classifier import EmotionClassifier
 from ml.errors import VideoError
 from ml.faces import make_detector
-from ml.pipeline import analysis_settings, analyze_range
+from ml.participants import track_participants
+from ml.pipeline import analysis_settings, analyze_samples, default_detector
 from ml.schema import VideoInfo
 
 log = logging.getLogger(__name__)
@@ -123,16 +124,21 @@ def analyze(
     started = time.monotonic()
     try:
         with store.open_local(claim.recording_key) as path:
-            frames = list(
-                analyze_range(
+            samples = list(
+                analyze_samples(
                     path,
                     fps=claim.fps,
                     start_s=claim.start_s,
                     end_s=claim.end_s,
-                    detector=make_detector(settings.detector, yunet_model=settings.yunet_model),
+                    detector=make_detector(
+                        settings.detector or default_detector(claim.faces), yunet_model=settings.yunet_model
+                    ),
                     classifier=get_classifier(settings),
+                    faces=claim.faces,
                 )
             )
+        frames = [frame for frame, _ in samples]
+        observations = [item for _, observed in samples for item in observed or []]
     except VideoError as exc:
         log.warning("job %s chunk %d: %s", job_id, index, exc.code)
         fail(settings, store, job_id, code=exc.code, message=str(exc), on_ended=on_ended)
@@ -148,7 +154,7 @@ def analyze(
         raise ChunkFailed(claim.attempts) from exc
     run_ms = round((time.monotonic() - started) * 1000)
     with session_scope(settings) as session:
-        counted = jobs.record_chunk(session, job_id, index, frames, run_ms=run_ms)
+        counted = jobs.record_chunk(session, job_id, index, frames, run_ms=run_ms, observations=observations)
     log.info("job %s chunk %d: %d frames in %d ms (counted=%s)", job_id, index, len(frames), run_ms, counted)
     return counted
 
@@ -177,18 +183,23 @@ def finish(settings: Settings, store: RecordingStore, job_id: uuid.UUID, *, on_e
         if job is None or job.status not in jobs.ACTIVE or not jobs.all_chunks_done(session, job_id):
             return False
         video = VideoInfo.model_validate(job.video)
+        observations = jobs.load_observations(session, job_id) if job.faces == "all" else None
         analysis = build_analysis(
             video=video,
             settings=analysis_settings(
                 fps=job.fps,
                 start_s=0.0,
                 end_s=video.duration_s,
-                detector=settings.detector,
+                detector=settings.detector or default_detector(job.faces),
                 classifier=get_classifier(settings),
+                faces=job.faces,
             ),
             frames=jobs.load_frames(session, job_id),
             transcript=jobs.transcript_cues(job),
+            observations=observations,
         )
+        if observations is not None:
+            jobs.name_participants(session, job_id, track_participants(observations))
         done = jobs.complete_job(session, job_id, analysis.model_dump_json(exclude={"frames"}))
     if done is None:
         return False

@@ -13,7 +13,7 @@ import math
 import unicodedata
 import uuid
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -41,7 +41,7 @@ from emotrace.queue import JobQueue
 from emotrace.settings import Settings
 from emotrace.storage import RecordingStore, recording_key
 from emotrace.webhooks import check_callback_url
-from ml.report import CSV_HEADER, csv_row
+from ml.report import CSV_HEADER, PARTICIPANT_CSV_HEADER, csv_row, participant_rows
 from ml.transcript import parse_transcript
 from ml.video import probe
 
@@ -73,6 +73,12 @@ UPLOAD_FORM = {
                         "external_id": {"type": "string", "maxLength": 200},
                         "retain_video": {"type": "boolean", "default": False},
                         "callback_url": {"type": "string", "format": "uri"},
+                        "faces": {
+                            "type": "string",
+                            "enum": ["subject", "all"],
+                            "default": "subject",
+                            "description": "all: follow every person, each with its own timeline",
+                        },
                     },
                 }
             }
@@ -86,6 +92,7 @@ class JobParams(BaseModel):
     external_id: str | None = Field(None, max_length=200)
     retain_video: bool = False
     callback_url: str | None = None
+    faces: Literal["subject", "all"] = "subject"
 
     @field_validator("external_id")
     @classmethod
@@ -110,7 +117,7 @@ class JobParams(BaseModel):
 
 def _params(fields: dict[str, str], settings: Settings) -> JobParams:
     raw: dict[str, Any] = {"fps": fields.get("fps") or settings.default_fps}
-    for name in ("external_id", "retain_video", "callback_url"):
+    for name in ("external_id", "retain_video", "callback_url", "faces"):
         if fields.get(name):
             raw[name] = fields[name]
     try:
@@ -166,6 +173,7 @@ def _create(
                     idempotency_key=idempotency_key,
                     callback_url=params.callback_url,
                     transcript=cues,
+                    faces=params.faces,
                 )
         except IntegrityError:
             existing = jobs.find_by_idempotency_key(session, client.id, idempotency_key) if idempotency_key else None
@@ -293,20 +301,38 @@ def _range_ms(start: float | None, end: float | None) -> tuple[int | None, int |
     return (round(start * 1000) if start is not None else None, round(end * 1000) if end is not None else None)
 
 
-def _iter_csv(session: Session, job_id: uuid.UUID, start_ms: int | None, end_ms: int | None) -> Iterator[str]:
+def _iter_csv(
+    session: Session,
+    job_id: uuid.UUID,
+    start_ms: int | None,
+    end_ms: int | None,
+    *,
+    faces: bool = False,
+    participant: str | None = None,
+) -> Iterator[str]:
     """Pages of frames, each read and released in one step: between pages (while the client
-    reads) the stream holds no pooled connection."""
+    reads) the stream holds no pooled connection. A ``faces=all`` job gets a row per face."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
+    writer.writerow(PARTICIPANT_CSV_HEADER if faces else CSV_HEADER)
     cursor: str | None = None
     while True:
         frames, cursor = jobs.page_frames(
-            session, job_id, start_ms=start_ms, end_ms=end_ms, cursor=cursor, limit=CSV_PAGE_FRAMES
+            session,
+            job_id,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            cursor=cursor,
+            limit=CSV_PAGE_FRAMES,
+            faces=faces,
+            participant=participant,
         )
         session.commit()
         for frame in frames:
-            writer.writerow(csv_row(frame))
+            if faces:
+                writer.writerows(participant_rows(frame, participant))
+            else:
+                writer.writerow(csv_row(frame))
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
@@ -318,7 +344,12 @@ def _iter_csv(session: Session, job_id: uuid.UUID, start_ms: int | None, end_ms:
     "/{job_id}/frames",
     response_model=FramePage,
     summary="Per-frame emotions in [start, end), paginated; `Accept: text/csv` streams them all",
-    responses={**JOB_ERRORS, 200: {"content": {"text/csv": {}}}},
+    responses={
+        **JOB_ERRORS,
+        200: {"content": {"text/csv": {}}},
+        409: {"model": ErrorBody, "description": "job_not_finished (participant frames)"},
+        422: {"model": ErrorBody, "description": "invalid_parameter"},
+    },
 )
 def get_frames(
     request: Request,
@@ -328,16 +359,37 @@ def get_frames(
     end: Annotated[float | None, Query(description="seconds, exclusive")] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    participant: Annotated[
+        str | None,
+        Query(max_length=16, description='a participant id ("p1") of a faces=all job: that person\'s frames'),
+    ] = None,
 ) -> Response:
     start_ms, end_ms = _range_ms(start, end)
+    faces = job.faces == "all" and job.status == JobStatus.SUCCEEDED  # faces get participants at the end
+    if participant is not None:
+        if not faces:
+            raise InvalidParameter("participant: the job was not run with faces=all")
+        if job.status != JobStatus.SUCCEEDED:
+            raise JobNotFinished("participants exist once the job has succeeded")
+        if not jobs.has_participant(session, job.id, participant):
+            raise InvalidParameter(f"participant: no participant {participant!r} in this job")
     if "text/csv" in request.headers.get("accept", ""):
         # The request's session stays open until the response is sent (FastAPI >= 0.118).
         return StreamingResponse(
-            _iter_csv(session, job.id, start_ms, end_ms),
+            _iter_csv(session, job.id, start_ms, end_ms, faces=faces, participant=participant),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{job.id}-frames.csv"'},
         )
-    items, next_cursor = jobs.page_frames(session, job.id, start_ms=start_ms, end_ms=end_ms, cursor=cursor, limit=limit)
+    items, next_cursor = jobs.page_frames(
+        session,
+        job.id,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        cursor=cursor,
+        limit=limit,
+        faces=faces,
+        participant=participant,
+    )
     page = FramePage(items=items, next_cursor=next_cursor)
     return Response(content=page.model_dump_json(), media_type="application/json")
 

@@ -85,8 +85,7 @@ def test_tracking_fast_path_agrees_with_a_full_pass(videos_dir: Path, clip: str)
 
 
 def test_detector_configuration_errors(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="model path"):
-        make_detector("yunet")
+    assert make_detector("yunet").name == "yunet"  # the shipped model, nothing to configure
     with pytest.raises(FileNotFoundError):
         make_detector("yunet", yunet_model=tmp_path / "missing.onnx")
     with pytest.raises(ValueError, match="unknown face detector"):

@@ -29,6 +29,7 @@ JOB_FIELDS = {
     "external_id",
     "fps",
     "retain_video",
+    "faces",
     "created_at",
     "started_at",
     "finished_at",

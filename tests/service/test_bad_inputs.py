@@ -163,6 +163,7 @@ def test_file_that_decodes_partly_fails_its_job_with_a_reason(
         ({"external_id": "a\x00b"}, "invalid_parameter"),
         ({"external_id": "line\r\nbreak"}, "invalid_parameter"),
         ({"retain_video": "perhaps"}, "invalid_parameter"),
+        ({"faces": "everyone"}, "invalid_parameter"),
         ({"callback_url": "http://evil.example.org/hook"}, "callback_not_allowed"),
         ({"callback_url": "ftp://127.0.0.1/hook"}, "invalid_parameter"),
         ({"callback_url": "file:///etc/passwd"}, "invalid_parameter"),

@@ -141,7 +141,7 @@ def test_an_unexpected_error_releases_the_chunk_for_a_retry(
     def broken(*_: object, **__: object) -> object:
         raise MemoryError("simulated")
 
-    monkeypatch.setattr(chunks, "analyze_range", broken)
+    monkeypatch.setattr(chunks, "analyze_samples", broken)
     with pytest.raises(chunks.ChunkFailed) as failure:
         chunks.analyze(settings, LocalStore(settings.storage_root), job_id, 0)
     assert failure.value.attempts == 1

@@ -17,7 +17,7 @@ from emotrace.models import Base
 from emotrace.settings import Settings
 from tests.service.services import create_database, database_url_for, drop_database, run_cli
 
-TABLES = {"client", "api_key", "job", "chunk", "frame_emotion", "job_summary"}
+TABLES = {"client", "api_key", "job", "chunk", "frame_emotion", "frame_face", "job_summary"}
 
 
 @pytest.fixture

@@ -338,3 +338,39 @@ def test_finished_job_page_shows_the_analysis(
     expect(page).to_have_url(re.compile(r"#/$"))
     expect(page.locator(f'#jobs-body tr[data-job-id="{job_id}"]')).to_have_count(0)
     assert api.get(f"/v1/jobs/{job_id}").status_code == 404
+
+
+def test_a_faces_all_job_shows_one_timeline_per_person(
+    page: Page, base_url: str, api_key: str, api: httpx.Client, speaker_view: Any, tmp_path: Path
+) -> None:
+    transcript = tmp_path / "call.json"
+    transcript.write_text(json.dumps(speaker_view.cues), encoding="utf-8")
+    sign_in(page, base_url, api_key)
+    page.locator("#file-input").set_input_files(str(speaker_view.path))
+    page.get_by_text("Options").click()
+    page.get_by_label("Transcript (optional)").set_input_files(str(transcript))
+    page.get_by_label("Your reference (optional)").fill("web-people")
+    page.get_by_label("Follow every person in the call").check()
+    page.get_by_role("button", name="Analyse").click()
+
+    row = page.locator("#jobs-body tr").filter(has_text="web-people")
+    expect(row).to_have_count(1)
+    job_id = row.get_attribute("data-job-id")
+    expect(row).to_have_attribute("data-status", re.compile("succeeded|failed"), timeout=JOB_TIMEOUT_MS)
+    job = api.get(f"/v1/jobs/{job_id}").raise_for_status().json()
+    assert job["status"] == "succeeded" and job["faces"] == "all", job
+    row.get_by_role("link").click()
+    chart = page.locator("#timeline-chart")
+    expect(chart.locator("canvas").first).to_be_visible()
+
+    people = api.get(f"/v1/jobs/{job_id}/summary").raise_for_status().json()["participants"]
+    picker = page.get_by_label("Person", exact=True)
+    expect(picker.locator("option")).to_have_count(len(people) + 1)
+    for person in people:
+        picker.select_option(person["id"])
+        expect(page.locator("#summary-face")).to_have_attribute("data-value", str(person["face_visible_ratio"]))
+        expect(chart).to_have_attribute("data-face-points", str(person["frames"]))
+        assert person["speaker"] in picker.locator(f'option[value="{person["id"]}"]').inner_text()
+    picker.select_option("")
+    frames = fetch_all_frames(api, str(job_id))
+    expect(chart).to_have_attribute("data-face-points", str(sum(f["face"] for f in frames)))

@@ -45,6 +45,7 @@ export interface UploadRequest {
   transcript: File | null;
   externalId: string;
   retainVideo: boolean;
+  everyFace?: boolean;
 }
 
 export interface UploadHandle {
@@ -93,13 +94,15 @@ export class ApiClient {
     return this.json<AnalysisSummary>(`/v1/jobs/${encodeURIComponent(id)}/summary`);
   }
 
-  /** Every frame of a finished job, page by page (an hour at 2 fps is about 7 pages). */
-  async getAllFrames(id: string, onPage?: (loaded: number) => void): Promise<Frame[]> {
+  /** Every frame of a finished job, page by page (an hour at 2 fps is about 7 pages); with
+   * `participant`, that person's face in each frame instead of the main subject's. */
+  async getAllFrames(id: string, onPage?: (loaded: number) => void, participant?: string): Promise<Frame[]> {
     const frames: Frame[] = [];
     let cursor: string | null = null;
     do {
       const query = new URLSearchParams({ limit: "1000" });
       if (cursor) query.set("cursor", cursor);
+      if (participant) query.set("participant", participant);
       const page: Page<Frame> = await this.json<Page<Frame>>(`/v1/jobs/${encodeURIComponent(id)}/frames?${query}`);
       frames.push(...page.items);
       onPage?.(frames.length);
@@ -132,6 +135,7 @@ export class ApiClient {
     if (upload.transcript) form.append("transcript", upload.transcript, upload.transcript.name);
     if (upload.externalId) form.append("external_id", upload.externalId);
     form.append("retain_video", upload.retainVideo ? "true" : "false");
+    if (upload.everyFace) form.append("faces", "all");
 
     const xhr = new XMLHttpRequest();
     const done = new Promise<Job>((resolve, reject) => {

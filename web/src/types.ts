@@ -29,6 +29,7 @@ export interface Job {
   external_id: string | null;
   fps: number;
   retain_video: boolean;
+  faces?: "subject" | "all";
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -41,11 +42,19 @@ export interface Page<T> {
   next_cursor: string | null;
 }
 
+export interface Face {
+  participant: string;
+  box: [number, number, number, number];
+  probs: Probs;
+}
+
 export interface Frame {
   t: number;
   face: boolean;
   box: [number, number, number, number] | null;
   probs: Probs | null;
+  /** Every face of the sample (jobs run with faces=all). */
+  faces?: Face[];
 }
 
 export interface Segment {
@@ -85,6 +94,20 @@ export interface TranscriptSegment {
   face_frames: number;
   mean_probs: Probs | null;
   dominant_emotion: Emotion | null;
+  /** The speaker's participant, whose face the emotions are from (faces=all, speaker matched). */
+  participant?: string;
+}
+
+/** One person of a faces=all job, followed through the recording. */
+export interface Participant {
+  id: string;
+  frames: number;
+  face_visible_ratio: number;
+  summary: Summary;
+  segments: Segment[];
+  timeline: MinuteBin[];
+  speaker: string | null;
+  speaker_confidence: number | null;
 }
 
 export interface AnalysisSettings {
@@ -94,6 +117,7 @@ export interface AnalysisSettings {
   detector: string;
   smoothing: string;
   model: string;
+  faces?: "all";
 }
 
 /** `GET /v1/jobs/{id}/summary`: the analysis JSON without its frames. */
@@ -105,6 +129,7 @@ export interface AnalysisSummary {
   timeline: MinuteBin[];
   summary: Summary;
   transcript: TranscriptSegment[] | null;
+  participants?: Participant[];
 }
 
 /** The analysis JSON as `emotrace analyze` writes it, frames included. */

@@ -78,6 +78,7 @@ export class JobDetail {
   private generation = 0;
   private shownStatus: JobStatus | null = null;
   private results: { summary: AnalysisSummary; frames: Frame[] } | null = null;
+  private readonly personFrames = new Map<string, Frame[]>();
 
   constructor(root: HTMLElement, callbacks: JobDetailCallbacks) {
     this.root = root;
@@ -322,14 +323,83 @@ export class JobDetail {
     }
     if (generation !== this.generation) return;
     this.results = { summary, frames };
+    this.personFrames.clear();
     results.replaceChildren(
-      this.renderSummary(summary),
-      this.renderTimelineSection(summary, frames),
-      this.renderSegments(summary),
+      ...(summary.participants?.length ? [this.renderPersonPicker(job, summary, generation)] : []),
+      this.renderPersonView(summary, frames),
       ...(summary.transcript ? [this.renderTranscript(summary)] : []),
     );
     this.mountTimeline(summary, frames);
     announce(this.announcer, `Results of ${jobName(job)} loaded.`);
+  }
+
+  /** Summary, timeline and segments: the main subject's, or one participant's. */
+  private renderPersonView(analysis: AnalysisSummary, frames: Frame[]): HTMLElement {
+    return h(
+      "div",
+      { id: "person-view" },
+      this.renderSummary(analysis),
+      this.renderTimelineSection(analysis, frames),
+      this.renderSegments(analysis),
+    );
+  }
+
+  private renderPersonPicker(job: Job, analysis: AnalysisSummary, generation: number): HTMLElement {
+    const people = analysis.participants ?? [];
+    const select = h(
+      "select",
+      { id: "participant-select", "aria-describedby": "participant-help" },
+      h("option", { value: "" }, "Main subject (the largest face)"),
+      people.map((person) =>
+        h(
+          "option",
+          { value: person.id },
+          `${person.speaker ?? "Person " + person.id.slice(1)} (${person.id}, seen ${formatPercent(person.face_visible_ratio)})`,
+        ),
+      ),
+    );
+    const message = h("span", { class: "error", role: "alert" });
+    select.addEventListener("change", () => void this.showPerson(job, select.value || null, generation, message));
+    return h(
+      "section",
+      { class: "results-section", "aria-labelledby": "people-heading" },
+      h("h3", { id: "people-heading" }, `People (${people.length})`),
+      h("p", { class: "row" }, h("label", { for: "participant-select" }, "Person "), select, " ", message),
+      h(
+        "p",
+        { id: "participant-help", class: "muted" },
+        "Each person seen in the call has an own timeline; names come from the transcript's speakers where they could be matched.",
+      ),
+    );
+  }
+
+  private async showPerson(job: Job, id: string | null, generation: number, message: HTMLElement): Promise<void> {
+    const client = this.callbacks.client();
+    if (!client || !this.results) return;
+    const base = this.results.summary;
+    const person = base.participants?.find((p) => p.id === id);
+    let analysis = base;
+    let frames = this.results.frames;
+    message.textContent = "";
+    if (person) {
+      try {
+        frames = this.personFrames.get(person.id) ?? (await client.getAllFrames(job.id, undefined, person.id));
+      } catch (error) {
+        if (generation !== this.generation) return;
+        if (isUnauthorized(error)) this.callbacks.onUnauthorized(describeError(error));
+        else message.textContent = `This person's frames could not be loaded: ${describeError(error)}`;
+        return;
+      }
+      if (generation !== this.generation) return;
+      this.personFrames.set(person.id, frames);
+      analysis = { ...base, summary: person.summary, segments: person.segments, timeline: person.timeline };
+    }
+    this.timeline?.dispose();
+    this.timeline = null;
+    this.root.querySelector("#person-view")?.replaceWith(this.renderPersonView(analysis, frames));
+    this.mountTimeline(analysis, frames);
+    const name = person ? (person.speaker ?? `person ${person.id}`) : "the main subject";
+    announce(this.announcer, `Showing ${name}.`);
   }
 
   private renderSummary(analysis: AnalysisSummary): HTMLElement {
@@ -590,6 +660,7 @@ export class JobDetail {
         timeline: summary.timeline,
         summary: summary.summary,
         transcript: summary.transcript ?? null,
+        ...(summary.participants ? { participants: summary.participants } : {}),
       };
       saveBlob(new Blob([JSON.stringify(analysis, null, 2)], { type: "application/json" }), `emotrace-${job.id}.json`);
     } catch (error) {

@@ -22,6 +22,7 @@ export class SubmitForm {
   private readonly transcriptInput = byId<HTMLInputElement>("transcript-input");
   private readonly externalIdInput = byId<HTMLInputElement>("external-id-input");
   private readonly retainInput = byId<HTMLInputElement>("retain-input");
+  private readonly facesInput = byId<HTMLInputElement>("faces-input");
   private readonly submitButton = byId<HTMLButtonElement>("submit-button");
   private readonly cancelButton = byId<HTMLButtonElement>("upload-cancel");
   private readonly progress = byId<HTMLProgressElement>("upload-progress");
@@ -106,6 +107,7 @@ export class SubmitForm {
         transcript: this.transcriptInput.files?.[0] ?? null,
         externalId: this.externalIdInput.value.trim(),
         retainVideo: this.retainInput.checked,
+        everyFace: this.facesInput.checked,
       },
       (loaded, total) => {
         this.progress.value = total ? loaded / total : 0;
