@@ -46,6 +46,7 @@ class ChunkClaim:
     end_s: float | None  # None: the last chunk runs to the end of the stream, as `analyze` does
     recording_key: str | None
     faces: str = "subject"
+    exhausted: bool = False  # the lease would have gone past the attempt limit: the job failed instead
 
 
 def plan_ranges(duration_s: float, chunk_s: float) -> list[tuple[int, int]]:
@@ -180,16 +181,42 @@ def _lock_job(session: Session, job_id: uuid.UUID) -> Job | None:
     return session.scalars(select(Job).where(Job.id == job_id).with_for_update()).one_or_none()
 
 
-def claim_chunk(session: Session, job_id: uuid.UUID, index: int, *, worker: str) -> ChunkClaim | None:
+def claim_chunk(
+    session: Session, job_id: uuid.UUID, index: int, *, worker: str, max_attempts: int | None = None
+) -> ChunkClaim | None:
     """Lease a chunk for analysis; None when the job is gone or over, or the chunk is done.
 
     Attempts count every lease, including ones whose worker died mid-chunk, so a chunk that
-    kills its worker each time still ends the job (see :func:`fail_job`).
+    kills its worker each time still ends the job: the lease that would go past
+    ``max_attempts`` fails the job in the same transaction instead (the claim comes back
+    ``exhausted``), so no worker ever runs it and no moment exists where it looks leased.
     """
     job = _lock_job(session, job_id)
     if job is None or job.status not in ACTIVE:
         return None
     now = utcnow()
+    if max_attempts is not None:
+        attempts = session.scalar(
+            select(Chunk.attempts).where(Chunk.job_id == job_id, Chunk.index == index, Chunk.status != ChunkStatus.DONE)
+        )
+        if attempts is not None and attempts >= max_attempts:
+            fail_job(
+                session,
+                job_id,
+                code="chunk_failed",
+                message=f"chunk {index} failed {attempts} times (errors or worker crashes)",
+            )
+            return ChunkClaim(
+                job_id=job_id,
+                index=index,
+                attempts=attempts,
+                fps=job.fps,
+                start_s=0.0,
+                end_s=None,
+                recording_key=job.recording_key,
+                faces=job.faces,
+                exhausted=True,
+            )
     row = session.execute(
         update(Chunk)
         .where(Chunk.job_id == job_id, Chunk.index == index, Chunk.status != ChunkStatus.DONE)

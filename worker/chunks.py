@@ -105,18 +105,11 @@ def analyze(
     worker crashes alike) fails the job.
     """
     with session_scope(settings) as session:
-        claim = jobs.claim_chunk(session, job_id, index, worker=worker_name())
+        claim = jobs.claim_chunk(session, job_id, index, worker=worker_name(), max_attempts=settings.max_chunk_attempts)
     if claim is None:
         return False
-    if claim.attempts > settings.max_chunk_attempts:
-        fail(
-            settings,
-            store,
-            job_id,
-            code="chunk_failed",
-            message=f"chunk {index} failed {claim.attempts - 1} times (errors or worker crashes)",
-            on_ended=on_ended,
-        )
+    if claim.exhausted:
+        _failed(settings, store, job_id, "chunk_failed", on_ended)
         return False
     if claim.recording_key is None:
         _recording_missing(settings, store, job_id, on_ended)
@@ -223,11 +216,16 @@ def fail(
         failed = jobs.fail_job(session, job_id, code=code, message=message)
     if failed is None:
         return False
+    _failed(settings, store, job_id, code, on_ended)
+    return True
+
+
+def _failed(settings: Settings, store: RecordingStore, job_id: uuid.UUID, code: str, on_ended: OnEnded | None) -> None:
+    """What follows a job's failure once it is committed: its recording goes, its client hears."""
     log.warning("job %s failed: %s", job_id, code)
     release_recording(settings, store, job_id)
     if on_ended is not None:
         on_ended(job_id)
-    return True
 
 
 def release_recording(settings: Settings, store: RecordingStore, job_id: uuid.UUID) -> None:
