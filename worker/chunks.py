@@ -58,11 +58,17 @@ def worker_name() -> str:
 
 
 class ChunkFailed(Exception):
-    """An unexpected error in a chunk's analysis; the caller decides whether to retry."""
+    """An unexpected error in a chunk's analysis, the chunk back to pending: the caller runs
+    :func:`analyze` again after a back-off. Once the chunk has used its attempts
+    (``exhausted``), that next call fails the job (``jobs.claim_chunk``), so it need not wait."""
 
-    def __init__(self, attempts: int) -> None:
+    def __init__(self, attempts: int, *, exhausted: bool) -> None:
         super().__init__(f"chunk analysis failed (attempt {attempts})")
         self.attempts = attempts
+        self.exhausted = exhausted
+
+    def backoff_s(self, cap_s: float) -> float:
+        return 0.0 if self.exhausted else min(cap_s, 2.0**self.attempts)
 
 
 def plan(settings: Settings, job_id: uuid.UUID) -> list[int]:
@@ -144,7 +150,7 @@ def analyze(
         log.exception("job %s chunk %d attempt %d failed", job_id, index, claim.attempts)
         with session_scope(settings) as session:
             jobs.release_chunk(session, job_id, index)
-        raise ChunkFailed(claim.attempts) from exc
+        raise ChunkFailed(claim.attempts, exhausted=claim.attempts >= settings.max_chunk_attempts) from exc
     run_ms = round((time.monotonic() - started) * 1000)
     with session_scope(settings) as session:
         counted = jobs.record_chunk(session, job_id, index, frames, run_ms=run_ms, observations=observations)

@@ -84,17 +84,8 @@ class EmbeddedQueue:
                     chunks.analyze(settings, store, job_id, index, on_ended=self._notify)
                     break
                 except chunks.ChunkFailed as exc:
-                    if exc.attempts >= settings.max_chunk_attempts:
-                        chunks.fail(
-                            settings,
-                            store,
-                            job_id,
-                            code="chunk_failed",
-                            message=f"chunk {index} failed {exc.attempts} times",
-                            on_ended=self._notify,
-                        )
-                        return
-                    time.sleep(min(30, 2**exc.attempts))
+                    # The next try of a chunk out of attempts fails the job (jobs.claim_chunk).
+                    time.sleep(exc.backoff_s(30))
         if not self._stop.is_set():
             chunks.finish(settings, store, job_id, on_ended=self._notify)
 

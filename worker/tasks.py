@@ -62,17 +62,8 @@ def analyze_chunk(self: Task, job_id: str, index: int) -> None:
     try:
         chunks.analyze(settings, _store(), uuid.UUID(job_id), index, on_ended=_on_ended)
     except chunks.ChunkFailed as exc:
-        if exc.attempts >= settings.max_chunk_attempts:
-            chunks.fail(
-                settings,
-                _store(),
-                uuid.UUID(job_id),
-                code="chunk_failed",
-                message=f"chunk {index} failed {exc.attempts} times",
-                on_ended=_on_ended,
-            )
-            return
-        raise self.retry(countdown=min(MAX_RETRY_DELAY_S, 2**exc.attempts), max_retries=None) from exc
+        # The retry that finds the chunk out of attempts fails the job (jobs.claim_chunk).
+        raise self.retry(countdown=exc.backoff_s(MAX_RETRY_DELAY_S), max_retries=None) from exc
 
 
 @celery_app.task(name=FINISH_TASK, **DURABLE)

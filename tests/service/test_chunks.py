@@ -144,7 +144,8 @@ def test_an_unexpected_error_releases_the_chunk_for_a_retry(
     monkeypatch.setattr(chunks, "analyze_samples", broken)
     with pytest.raises(chunks.ChunkFailed) as failure:
         chunks.analyze(settings, LocalStore(settings.storage_root), job_id, 0)
-    assert failure.value.attempts == 1
+    assert failure.value.attempts == 1 and not failure.value.exhausted
+    assert failure.value.backoff_s(30) == 2.0
     with session_scope(settings) as session:
         chunk = session.get(Chunk, (job_id, 0))
         assert chunk is not None and chunk.status == ChunkStatus.PENDING
