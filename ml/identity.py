@@ -13,9 +13,11 @@ described (``ml.tracking.DESCRIBE_AT``), never every face of every sample.
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -34,13 +36,22 @@ def _load() -> tuple[object, object]:
     with _models_lock:
         if _models is None:
             import dlib
-            import face_recognition_models
 
+            models = _model_dir()
             _models = (
-                dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location()),
-                dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location()),
+                dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat")),
+                dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat")),
             )
         return _models
+
+
+def _model_dir() -> Path:
+    """The model files of the ``face-recognition-models`` package, found without importing it:
+    its ``__init__`` needs ``pkg_resources``, which Python 3.12+ environments no longer carry."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("face-recognition-models is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
 class FaceDescriber:
