@@ -87,9 +87,6 @@ def export_onnx(
     if fp16_weights:
         store_weights_as_fp16(proto)
     onnx_path = out_dir / DEFAULT_MODEL.name
-    tmp = onnx_path.with_suffix(".tmp")
-    tmp.write_bytes(proto.SerializeToString())
-    os.replace(tmp, onnx_path)
     meta = {
         "labels": list(EMOTIONS),
         "input": {"name": proto.graph.input[0].name, "size": INPUT_SIZE, "channels": 1, "range": [0, 255]},
@@ -98,13 +95,22 @@ def export_onnx(
         "flip_tta": flip_tta,
         "weights_storage": "float16" if fp16_weights else "float32",
         **metadata,
-        # Last, so no caller's metadata can override it: EmotionClassifier.load checks it.
-        "sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
     }
+    write_model(proto, onnx_path, meta)
+    return onnx_path
+
+
+def write_model(proto: onnx.ModelProto, onnx_path: Path, meta: dict[str, object]) -> None:
+    """Write the ONNX file and its metadata, each atomically, with the file's sha256 set last in
+    the metadata, so no caller's metadata can override it: EmotionClassifier.load checks it."""
+    data = proto.SerializeToString()
+    tmp = onnx_path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, onnx_path)
+    meta = {**meta, "sha256": hashlib.sha256(data).hexdigest()}
     meta_path = metadata_path(onnx_path)
     meta_path.with_suffix(".tmp").write_text(json.dumps(meta, indent=2) + "\n")
     os.replace(meta_path.with_suffix(".tmp"), meta_path)
-    return onnx_path
 
 
 def parity_gap(model: keras.Model, onnx_path: Path, faces: np.ndarray, *, temperature: float, flip_tta: bool) -> float:

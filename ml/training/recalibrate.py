@@ -13,7 +13,6 @@ The weights are untouched; ``emotion.json`` gets the new temperature and sha256.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from onnx import numpy_helper
 
 from ml.classifier import DEFAULT_MODEL, EmotionClassifier, metadata_path
 from ml.training.data import load_split, soft_labels
+from ml.training.export import write_model
 from ml.training.train import calibration_targets, fit_temperature
 
 
@@ -54,13 +54,9 @@ def recalibrate(model_path: Path, data: Path, calibrate_to: str) -> float:
     constant = softmax_scale(model)
     value = numpy_helper.to_array(constant)
     constant.CopyFrom(numpy_helper.from_array((value * old_t / new_t).astype(value.dtype), constant.name))
-    tmp = model_path.with_suffix(".onnx.tmp")
-    onnx.save(model, str(tmp))
-    tmp.replace(model_path)
     meta["temperature"] = new_t
     meta["calibration"] = {"target": calibrate_to, "fitted_on": "FER2013Valid", "previous_temperature": old_t}
-    meta["sha256"] = hashlib.sha256(model_path.read_bytes()).hexdigest()
-    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    write_model(model, model_path, meta)
     return new_t
 
 
