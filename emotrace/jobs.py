@@ -194,50 +194,36 @@ def claim_chunk(
     job = _lock_job(session, job_id)
     if job is None or job.status not in ACTIVE:
         return None
-    now = utcnow()
-    if max_attempts is not None:
-        attempts = session.scalar(
-            select(Chunk.attempts).where(Chunk.job_id == job_id, Chunk.index == index, Chunk.status != ChunkStatus.DONE)
-        )
-        if attempts is not None and attempts >= max_attempts:
-            fail_job(
-                session,
-                job_id,
-                code="chunk_failed",
-                message=f"chunk {index} failed {attempts} times (errors or worker crashes)",
-            )
-            return ChunkClaim(
-                job_id=job_id,
-                index=index,
-                attempts=attempts,
-                fps=job.fps,
-                start_s=0.0,
-                end_s=None,
-                recording_key=job.recording_key,
-                faces=job.faces,
-                exhausted=True,
-            )
-    row = session.execute(
-        update(Chunk)
-        .where(Chunk.job_id == job_id, Chunk.index == index, Chunk.status != ChunkStatus.DONE)
-        .values(status=ChunkStatus.RUNNING, attempts=Chunk.attempts + 1, leased_at=now, worker=worker)
-        .returning(Chunk.attempts, Chunk.start_ms)
-    ).first()
-    if row is None:
+    pending = (Chunk.job_id == job_id, Chunk.index == index, Chunk.status != ChunkStatus.DONE)
+    chunk = session.execute(select(Chunk.attempts, Chunk.start_ms).where(*pending)).first()
+    if chunk is None:
         return None
-    if job.status == JobStatus.QUEUED:
-        job.status, job.started_at = JobStatus.RUNNING, now
-    job.updated_at = now
+    attempts, exhausted = chunk.attempts, max_attempts is not None and chunk.attempts >= max_attempts
+    if exhausted:
+        message = f"chunk {index} failed {attempts} times (errors or worker crashes)"
+        fail_job(session, job_id, code="chunk_failed", message=message)
+    else:
+        now = utcnow()
+        attempts = session.execute(
+            update(Chunk)
+            .where(*pending)
+            .values(status=ChunkStatus.RUNNING, attempts=Chunk.attempts + 1, leased_at=now, worker=worker)
+            .returning(Chunk.attempts)
+        ).scalar_one()
+        if job.status == JobStatus.QUEUED:
+            job.status, job.started_at = JobStatus.RUNNING, now
+        job.updated_at = now
     last = index == job.chunks_total - 1
     return ChunkClaim(
         job_id=job_id,
         index=index,
-        attempts=row.attempts,
+        attempts=attempts,
         fps=job.fps,
-        start_s=row.start_ms / 1000,
-        end_s=None if last else (row.start_ms + job.chunk_ms) / 1000,
+        start_s=chunk.start_ms / 1000,
+        end_s=None if last else (chunk.start_ms + job.chunk_ms) / 1000,
         recording_key=job.recording_key,
         faces=job.faces,
+        exhausted=exhausted,
     )
 
 
