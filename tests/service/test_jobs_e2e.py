@@ -21,8 +21,8 @@ from celery import Celery
 from sqlalchemy import func, select
 
 from emotrace import jobs, keys, webhooks
-from emotrace.db import session_scope
-from emotrace.models import Chunk, ChunkStatus, FrameEmotion, Job, JobSummary
+from emotrace.db import get_engine, session_scope
+from emotrace.models import Chunk, ChunkStatus, FrameEmotion, Job, JobStatus, JobSummary
 from emotrace.queue import SWEEP_TASK
 from emotrace.settings import Settings
 from emotrace.storage import LocalStore, recording_key
@@ -239,19 +239,29 @@ def test_a_chunk_that_kills_its_worker_every_time_fails_only_its_job(
     after EMOTRACE_MAX_CHUNK_ATTEMPTS leases the job fails with chunk_failed, and another client's
     job submitted at the same time succeeds."""
     poisoned, bystander = make_client(), make_client()
-    job_id = upload(poisoned, long_clip, fps="8").json()["id"]
+    # At the highest sample rate a lease of chunk 1 lasts about a second; the watcher below reads
+    # Postgres directly every few milliseconds, so no lease can start and finish unseen.
+    job_id = upload(poisoned, long_clip, fps=f"{settings.max_sample_fps:g}").json()["id"]
     other_id = upload(bystander, short_clip).json()["id"]
     killed: set[int] = set()
     deadline = time.monotonic() + 120
-    while poisoned.get(f"/v1/jobs/{job_id}").json()["status"] in ("queued", "running"):
-        assert time.monotonic() < deadline, f"the job did not fail; killed {sorted(killed)}"
-        chunk = next((c for c in chunk_rows(settings, job_id) if c.index == 1), None)
-        if chunk is not None and chunk.status == ChunkStatus.RUNNING and chunk.worker:
-            pid = int(str(chunk.worker).rsplit(":", 1)[1])
-            if pid not in killed:
-                killed.add(pid)
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.02)
+    key = uuid.UUID(job_id)
+    with get_engine(settings).connect() as conn:
+        while True:
+            status = conn.scalar(select(Job.status).where(Job.id == key))
+            lease = conn.execute(
+                select(Chunk.status, Chunk.worker).where(Chunk.job_id == key, Chunk.index == 1)
+            ).first()
+            conn.commit()  # a fresh snapshot on the next read
+            if status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+                break
+            assert time.monotonic() < deadline, f"the job did not fail; killed {sorted(killed)}"
+            if lease is not None and lease.status == ChunkStatus.RUNNING and lease.worker:
+                pid = int(str(lease.worker).rsplit(":", 1)[1])
+                if pid not in killed:
+                    killed.add(pid)
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.005)
     job = poisoned.get(f"/v1/jobs/{job_id}").json()
     assert job["status"] == "failed" and job["error"]["code"] == "chunk_failed", job
     assert "chunk 1" in job["error"]["message"]
