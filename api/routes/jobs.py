@@ -68,7 +68,7 @@ UPLOAD_FORM = {
                     "required": ["file"],
                     "properties": {
                         "file": {"type": "string", "format": "binary", "description": "the recording"},
-                        "fps": {"type": "number", "default": 2.0, "exclusiveMinimum": 0, "maximum": 10},
+                        "fps": {"type": "number", "exclusiveMinimum": 0},  # default, maximum: document_fps
                         "transcript": {"type": "string", "format": "binary", "description": "JSON, WebVTT or SRT"},
                         "external_id": {"type": "string", "maxLength": 200},
                         "retain_video": {"type": "boolean", "default": False},
@@ -85,6 +85,14 @@ UPLOAD_FORM = {
         },
     }
 }
+
+
+def document_fps(openapi: dict[str, Any], settings: Settings) -> None:
+    """Fill in the upload form's ``fps`` default and maximum from ``settings``, which ``_params``
+    enforces: the form is declared at import time, before any settings exist, and a number
+    written there could drift from what the service actually accepts."""
+    form = openapi["paths"][router.prefix]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    form["properties"]["fps"].update(default=settings.default_fps, maximum=settings.max_sample_fps)
 
 
 class JobParams(BaseModel):
