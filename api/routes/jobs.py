@@ -148,11 +148,13 @@ def _create(
     client: Client,
     upload: Upload,
     idempotency_key: str | None,
-) -> tuple[Job, bool]:
-    """Probe, validate, store and commit the job, then submit it; (job, created).
+) -> Job:
+    """Probe, validate, store and commit the job, then submit it.
 
     Submission comes after the commit, so a worker never sees an id it cannot load; if the
-    broker is down the job stays queued and the sweep submits it later.
+    broker is down the job stays queued and the sweep submits it later. A concurrent retry with
+    the same idempotency key gets the job the first request created, answered like a new one,
+    as an earlier replay is (``_replayed``).
     """
     try:
         if upload.video_path is None:
@@ -187,7 +189,7 @@ def _create(
             existing = jobs.find_by_idempotency_key(session, client.id, idempotency_key) if idempotency_key else None
             if existing is None:
                 raise
-            return existing, False  # a concurrent retry of the same POST won the race
+            return existing  # a concurrent retry of the same POST won the race
         store.put(key, upload.video_path)
         try:
             session.commit()
@@ -201,7 +203,7 @@ def _create(
     except Exception:
         log.warning("job %s: submit failed; the sweep will submit it", job.id, exc_info=True)
     log.info("job %s created: %d chunks, %.0f s of video", job.id, job.chunks_total, video.duration_s)
-    return job, True
+    return job
 
 
 def _replayed(session: Session, client_id: uuid.UUID, idempotency_key: str) -> Job | None:
@@ -255,7 +257,7 @@ async def create_job(
         max_video_bytes=settings.max_upload_bytes,
         idle_timeout_s=settings.upload_idle_timeout_s,
     )
-    job, _created = await run_in_threadpool(
+    job = await run_in_threadpool(
         lambda: _create(
             session=session,
             settings=settings,
