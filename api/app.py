@@ -13,6 +13,7 @@ import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -125,6 +126,19 @@ def _mount_page(app: FastAPI) -> None:
         app.mount("/assets", StaticFiles(directory=assets), name="assets")
 
 
+def _document_settings(app: FastAPI, settings: Settings) -> None:
+    """The OpenAPI schema with the limits of this app's settings, built once on first request
+    (FastAPI's documented way to extend it): routes are declared before settings exist."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            job_routes.document_fps(generate(), settings)  # edits the schema generate() caches
+        return generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     settings: Settings, *, queue: JobQueue, store: RecordingStore, rate_limiter: RateLimiter | None = None
 ) -> FastAPI:
@@ -157,5 +171,6 @@ def create_app(
     _register_error_handlers(app)
     app.include_router(job_routes.router)
     app.include_router(health.router)
+    _document_settings(app, settings)
     _mount_page(app)
     return app

@@ -168,11 +168,43 @@ def mark_planned(session: Session, job_id: uuid.UUID) -> list[int] | None:
     ).first()
     if won is None:
         return None
+    return _undone_indexes(session, job_id)
+
+
+def unfinished_chunks(session: Session, job_id: uuid.UUID) -> list[int]:
+    """Indexes of an active job's chunks not yet done, in order; empty for a job gone or over.
+
+    The embedded queue runs a job's chunks itself instead of receiving one message per chunk,
+    so after a restart this is how it knows which ones are left.
+    """
+    job = get_any_job(session, job_id)
+    if job is None or job.status not in ACTIVE:
+        return []
+    return _undone_indexes(session, job_id)
+
+
+def _undone_indexes(session: Session, job_id: uuid.UUID) -> list[int]:
     return list(
         session.scalars(
             select(Chunk.index).where(Chunk.job_id == job_id, Chunk.status != ChunkStatus.DONE).order_by(Chunk.index)
         )
     )
+
+
+def reclaim_active_jobs(session: Session) -> list[uuid.UUID]:
+    """Active jobs, oldest first, with every running chunk of theirs put back to pending.
+
+    Only for the embedded queue starting up: its own process held every lease, so a running
+    chunk is one that process died in. With Celery workers a running chunk may be genuinely
+    leased elsewhere; there the sweep's lease timeout decides (:func:`stalled_chunks`).
+    """
+    job_ids = list(session.scalars(select(Job.id).where(Job.status.in_(ACTIVE)).order_by(Job.created_at)))
+    session.execute(
+        update(Chunk)
+        .where(Chunk.job_id.in_(job_ids), Chunk.status == ChunkStatus.RUNNING)
+        .values(status=ChunkStatus.PENDING, leased_at=None)
+    )
+    return job_ids
 
 
 def _lock_job(session: Session, job_id: uuid.UUID) -> Job | None:

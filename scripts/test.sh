@@ -9,6 +9,6 @@ bash scripts/services.sh
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 .venv/bin/python -m ruff check ml emotrace api worker bench tests
-.venv/bin/python -m mypy ml emotrace api worker bench
+.venv/bin/python -m mypy ml emotrace api worker bench tests
 bash scripts/audit.sh
 exec .venv/bin/python -m pytest "$@"

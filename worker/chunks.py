@@ -83,21 +83,8 @@ def plan(settings: Settings, job_id: uuid.UUID) -> list[int]:
 
 def unfinished(settings: Settings, job_id: uuid.UUID) -> list[int]:
     """Chunks of an active job not yet done (the embedded queue resumes from these)."""
-    from sqlalchemy import select
-
-    from emotrace.models import Chunk, ChunkStatus
-
     with session_scope(settings) as session:
-        job = jobs.get_any_job(session, job_id)
-        if job is None or job.status not in jobs.ACTIVE:
-            return []
-        return list(
-            session.scalars(
-                select(Chunk.index)
-                .where(Chunk.job_id == job_id, Chunk.status != ChunkStatus.DONE)
-                .order_by(Chunk.index)
-            )
-        )
+        return jobs.unfinished_chunks(session, job_id)
 
 
 def analyze(

@@ -13,9 +13,8 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+from emotrace import jobs
 from emotrace.db import session_scope
-from emotrace.jobs import ACTIVE
-from emotrace.models import Chunk, ChunkStatus, Job
 from emotrace.settings import Settings
 from emotrace.storage import RecordingStore
 from worker import chunks
@@ -54,15 +53,8 @@ class EmbeddedQueue:
 
     def resume(self) -> int:
         """Resubmit the jobs a previous run of this process left unfinished."""
-        from sqlalchemy import select, update
-
         with session_scope(self._settings) as session:
-            job_ids = list(session.scalars(select(Job.id).where(Job.status.in_(ACTIVE)).order_by(Job.created_at)))
-            session.execute(
-                update(Chunk)
-                .where(Chunk.job_id.in_(job_ids), Chunk.status == ChunkStatus.RUNNING)
-                .values(status=ChunkStatus.PENDING, leased_at=None)
-            )
+            job_ids = jobs.reclaim_active_jobs(session)
         for job_id in job_ids:
             self.submit(job_id)
         return len(job_ids)

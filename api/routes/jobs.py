@@ -68,7 +68,7 @@ UPLOAD_FORM = {
                     "required": ["file"],
                     "properties": {
                         "file": {"type": "string", "format": "binary", "description": "the recording"},
-                        "fps": {"type": "number", "default": 2.0, "exclusiveMinimum": 0, "maximum": 10},
+                        "fps": {"type": "number", "exclusiveMinimum": 0},  # default, maximum: document_fps
                         "transcript": {"type": "string", "format": "binary", "description": "JSON, WebVTT or SRT"},
                         "external_id": {"type": "string", "maxLength": 200},
                         "retain_video": {"type": "boolean", "default": False},
@@ -85,6 +85,14 @@ UPLOAD_FORM = {
         },
     }
 }
+
+
+def document_fps(openapi: dict[str, Any], settings: Settings) -> None:
+    """Fill in the upload form's ``fps`` default and maximum from ``settings``, which ``_params``
+    enforces: the form is declared at import time, before any settings exist, and a number
+    written there could drift from what the service actually accepts."""
+    form = openapi["paths"][router.prefix]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    form["properties"]["fps"].update(default=settings.default_fps, maximum=settings.max_sample_fps)
 
 
 class JobParams(BaseModel):
@@ -140,11 +148,13 @@ def _create(
     client: Client,
     upload: Upload,
     idempotency_key: str | None,
-) -> tuple[Job, bool]:
-    """Probe, validate, store and commit the job, then submit it; (job, created).
+) -> Job:
+    """Probe, validate, store and commit the job, then submit it.
 
     Submission comes after the commit, so a worker never sees an id it cannot load; if the
-    broker is down the job stays queued and the sweep submits it later.
+    broker is down the job stays queued and the sweep submits it later. A concurrent retry with
+    the same idempotency key gets the job the first request created, answered like a new one,
+    as an earlier replay is (``_replayed``).
     """
     try:
         if upload.video_path is None:
@@ -179,7 +189,7 @@ def _create(
             existing = jobs.find_by_idempotency_key(session, client.id, idempotency_key) if idempotency_key else None
             if existing is None:
                 raise
-            return existing, False  # a concurrent retry of the same POST won the race
+            return existing  # a concurrent retry of the same POST won the race
         store.put(key, upload.video_path)
         try:
             session.commit()
@@ -193,7 +203,7 @@ def _create(
     except Exception:
         log.warning("job %s: submit failed; the sweep will submit it", job.id, exc_info=True)
     log.info("job %s created: %d chunks, %.0f s of video", job.id, job.chunks_total, video.duration_s)
-    return job, True
+    return job
 
 
 def _replayed(session: Session, client_id: uuid.UUID, idempotency_key: str) -> Job | None:
@@ -247,7 +257,7 @@ async def create_job(
         max_video_bytes=settings.max_upload_bytes,
         idle_timeout_s=settings.upload_idle_timeout_s,
     )
-    job, _created = await run_in_threadpool(
+    job = await run_in_threadpool(
         lambda: _create(
             session=session,
             settings=settings,

@@ -41,6 +41,7 @@ def reencode(source: Path, target: Path, *, codec: str, seconds: float, pix_fmt:
         in_stream = inp.streams.video[0]
         rate = Fraction(25, 1)
         stream = out.add_stream(codec, rate=rate, options=ENCODER_OPTIONS.get(codec, {}))
+        assert isinstance(stream, av.VideoStream), f"{codec} is not a video codec"
         stream.width, stream.height = in_stream.codec_context.width // 2 * 2, in_stream.codec_context.height // 2 * 2
         stream.pix_fmt = pix_fmt
         for index, frame in enumerate(inp.decode(in_stream)):

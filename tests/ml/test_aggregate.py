@@ -28,11 +28,13 @@ def test_smoothing_keeps_distributions_and_gaps() -> None:
         assert (vector is None) == (not frame.face)
         if vector is not None:
             assert abs(vector.sum() - 1) < 1e-9
+    flicker, after_gap = smoothed[3], smoothed[8]
+    assert flicker is not None and after_gap is not None
     # The one-frame flicker to happiness at index 3 is smoothed away.
-    assert int(np.argmax(smoothed[3])) == 0
+    assert int(np.argmax(flicker)) == 0
     # Index 8 is the first face after the gap: its window does not reach back across it.
-    np.testing.assert_allclose(smoothed[8], np.mean([smoothed[8]], axis=0))
-    assert int(np.argmax(smoothed[8])) == 1
+    np.testing.assert_allclose(after_gap, np.mean([after_gap], axis=0))
+    assert int(np.argmax(after_gap)) == 1
 
 
 def test_segments_never_span_a_gap_and_cover_face_frames() -> None:

@@ -56,7 +56,8 @@ def test_analyze_writes_json_csv_and_report(videos_dir: Path, tmp_path: Path) ->
     assert abs(sum(float(rows[0][e]) for e in EMOTIONS) - 1) < 1e-3
     report = (out / "r.html").read_text()
     assert "echarts.init" in report and "<script src=" not in report  # self-contained
-    assert analysis.summary.dominant_emotion in report
+    dominant = analysis.summary.dominant_emotion
+    assert dominant is not None and dominant in report
 
 
 def test_no_face_video_is_a_valid_result(videos_dir: Path, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,19 +40,23 @@ def _tile_of(tiles: list[tuple[int, int, int, int]], box: tuple[int, int, int, i
     return next((i for i, (x, y, w, h) in enumerate(tiles) if x <= cx < x + w and y <= cy < y + h), None)
 
 
-def _truth_counts(analysis: Analysis, truth: object) -> dict[str, Counter[int | None]]:
+Truth = Callable[[float, tuple[int, int, int, int]], int | None]
+"""The true person at a time and face box, from how the recording was built."""
+
+
+def _truth_counts(analysis: Analysis, truth: Truth) -> dict[str, Counter[int | None]]:
     counts: dict[str, Counter[int | None]] = defaultdict(Counter)
     for frame in analysis.frames:
         assert frame.faces is not None
         for face in frame.faces:
-            counts[face.participant][truth(frame.t, face.box)] += 1  # type: ignore[operator]
+            counts[face.participant][truth(frame.t, face.box)] += 1
     return counts
 
 
 def _assert_one_person_each(counts: dict[str, Counter[int | None]], people: int, purity: float = 0.9) -> None:
     """Every participant is mostly one true person, and every person is one participant."""
     assert len(counts) == people, counts
-    owners = {}
+    owners: dict[int | None, str] = {}
     for participant, seen in counts.items():
         person, hits = seen.most_common(1)[0]
         assert hits / sum(seen.values()) >= purity, (participant, seen)
@@ -107,6 +112,7 @@ def test_a_speaker_view_keeps_each_person_across_cuts(speaker_view: SpeakerView,
     assert analysis.participants is not None
     for person in analysis.participants:
         person_index = counts[person.id].most_common(1)[0][0]
+        assert person_index is not None
         assert person.speaker == f"speaker{person_index + 1}"
         assert person.speaker_confidence is not None and person.speaker_confidence >= 0.8
 
@@ -122,7 +128,7 @@ def test_transcript_segments_read_their_speakers_own_face(speaker_view_result: A
 
 def test_weak_evidence_names_nobody(gallery_2x2: Gallery, classifier: EmotionClassifier) -> None:
     """A transcript whose speakers do not follow anyone's face maps no speaker."""
-    cues = [
+    cues: list[dict[str, object]] = [
         {"start": float(t), "end": float(t) + 1, "speaker": "alice" if t % 2 else "bob", "text": "..."}
         for t in range(24)
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 import av
 import numpy as np
@@ -21,8 +22,16 @@ from tests.ml.conftest import (
 )
 
 
-def _times(path: Path, **kwargs: float) -> list[int]:
-    return [frame.t_ms for frame in iter_sampled_frames(path, **kwargs)]
+class Sampling(TypedDict):
+    """Arguments of ``iter_sampled_frames``, as the parametrized tests give them."""
+
+    fps: float
+    start_s: NotRequired[float]
+    end_s: NotRequired[float]
+
+
+def _times(path: Path, *, fps: float, every_nth: int | None = None) -> list[int]:
+    return [frame.t_ms for frame in iter_sampled_frames(path, fps=fps, every_nth=every_nth)]
 
 
 def test_every_shared_clip_probes_and_samples_on_the_grid(videos_dir: Path) -> None:
@@ -126,7 +135,7 @@ def test_audio_only_and_zero_frame_videos(tmp_path: Path) -> None:
         {"fps": 2.0, "start_s": -1},
     ],
 )
-def test_absurd_sampling_parameters(videos_dir: Path, kwargs: dict[str, float]) -> None:
+def test_absurd_sampling_parameters(videos_dir: Path, kwargs: Sampling) -> None:
     with pytest.raises(BadTimeRange):
         list(iter_sampled_frames(videos_dir / "retalking_face_1.mp4", **kwargs))
 

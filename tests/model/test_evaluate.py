@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -21,6 +22,9 @@ from ml.training.evaluate import evaluate_degraded
 from ml.training.folder_eval import class_of, evaluate_folder
 
 REPO = Path(__file__).resolve().parents[2]
+# The metrics are JSON-shaped (``dict[str, object]``, as written by --json); the tests read
+# nested values out of them as a JSON consumer would.
+Report = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
@@ -72,16 +76,16 @@ def test_folder_evaluation_scores_only_the_classes_present(
     classifier: EmotionClassifier, labelled_folder: tuple[Path, np.ndarray, list]
 ) -> None:
     root, truth, images = labelled_folder
-    metrics = evaluate_folder(classifier, root)
+    metrics: Report = evaluate_folder(classifier, root)
     predicted = classifier.predict(images).argmax(axis=1)
     assert metrics["faces"] == len(truth) == 36
     assert metrics["accuracy"] == pytest.approx(float((predicted == truth).mean()), abs=1e-4)
-    assert set(metrics["per_class"]) == {"happiness", "sadness", "anger"}  # type: ignore[arg-type]
+    assert set(metrics["per_class"]) == {"happiness", "sadness", "anger"}
     confusion = metrics["confusion_matrix"]
-    assert confusion["rows"] == ["happiness", "sadness", "anger"]  # type: ignore[index]
-    assert confusion["columns"] == list(EMOTIONS)  # type: ignore[index]
-    assert sum(map(sum, confusion["counts"])) == 36  # type: ignore[index]
-    for row, emotion in zip(confusion["counts"], ("happiness", "sadness", "anger"), strict=True):  # type: ignore[index]
+    assert confusion["rows"] == ["happiness", "sadness", "anger"]
+    assert confusion["columns"] == list(EMOTIONS)
+    assert sum(map(sum, confusion["counts"])) == 36
+    for row, emotion in zip(confusion["counts"], ("happiness", "sadness", "anger"), strict=True):
         label = EMOTIONS.index(emotion)
         assert row[label] == int(((predicted == label) & (truth == label)).sum())
 
@@ -124,11 +128,11 @@ def test_detect_finds_faces_in_full_photos_and_counts_a_faceless_photo_wrong(
         frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
     cv2.imwrite(str(folder / "photo.jpg"), frame)
     cv2.imwrite(str(folder / "wall.jpg"), np.full((360, 480, 3), 128, np.uint8))
-    metrics = evaluate_folder(classifier, tmp_path, detect=True)
+    metrics: Report = evaluate_folder(classifier, tmp_path, detect=True)
     assert metrics["faces"] == 2
     assert metrics["no_face"] == 1
-    assert metrics["confusion_matrix"]["columns"][-1] == "no_face"  # type: ignore[index]
-    assert metrics["confusion_matrix"]["counts"][0][-1] == 1  # type: ignore[index]
+    assert metrics["confusion_matrix"]["columns"][-1] == "no_face"
+    assert metrics["confusion_matrix"]["counts"][0][-1] == 1
     assert metrics["accuracy"] in (0.0, 0.5)  # the faceless photo can never be right
 
 
@@ -142,11 +146,11 @@ def test_degradations_are_deterministic_and_change_the_face(ferplus_dir: Path) -
 
 
 def test_robustness_report_on_a_subset(classifier: EmotionClassifier, ferplus_dir: Path) -> None:
-    report = evaluate_degraded(classifier, ferplus_dir, max_faces=200)
+    report: Report = evaluate_degraded(classifier, ferplus_dir, max_faces=200)
     assert report["faces"] == 200
     conditions = report["conditions"]
-    assert set(conditions) == set(CONDITIONS)  # type: ignore[arg-type]
-    drops = [row["drop_points"] for row in conditions.values()]  # type: ignore[union-attr]
+    assert set(conditions) == set(CONDITIONS)
+    drops = [row["drop_points"] for row in conditions.values()]
     assert report["mean_drop_points"] == pytest.approx(float(np.mean(drops)), abs=0.01)
-    for row in conditions.values():  # type: ignore[union-attr]
+    for row in conditions.values():
         assert row["drop_points"] == pytest.approx(100 * (report["clean_accuracy"] - row["accuracy"]), abs=0.01)

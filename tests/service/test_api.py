@@ -85,6 +85,16 @@ def test_openapi_and_docs(api_url: str) -> None:
     assert "<html" in httpx.get(f"{api_url}/docs").text.lower()
 
 
+def test_the_documented_fps_is_the_enforced_one(settings: Settings) -> None:
+    """Settings other than the defaults, so a number written into the form schema shows up."""
+    custom = settings.model_copy(update={"default_fps": 3.5, "max_sample_fps": 7.0})
+    for current in (settings, custom):
+        app = create_app(current, queue=CeleryQueue(current), store=LocalStore(current.storage_root))
+        post = app.openapi()["paths"]["/v1/jobs"]["post"]
+        fps = post["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]["fps"]
+        assert (fps["default"], fps["maximum"]) == (current.default_fps, current.max_sample_fps)
+
+
 def test_probes_and_metrics(api_url: str) -> None:
     assert httpx.get(f"{api_url}/healthz").json() == {"status": "ok"}
     assert httpx.get(f"{api_url}/readyz").json() == {"status": "ready"}

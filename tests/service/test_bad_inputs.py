@@ -175,7 +175,7 @@ def test_bad_parameter_is_refused(
     make_client: ClientFactory, unchanged: None, fields: dict[str, str], code: str
 ) -> None:
     client = make_client()
-    assert_error(upload(client, GOOD, **fields), 422, code)
+    assert_error(upload(client, GOOD, headers=None, **fields), 422, code)
     assert client.get("/v1/jobs").json()["items"] == []
 
 

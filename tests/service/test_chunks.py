@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from emotrace import jobs, keys
-from emotrace.db import session_scope
+from emotrace.db import prepare_database, session_scope
 from emotrace.models import Chunk, ChunkStatus, FrameEmotion, Job, JobStatus, JobSummary, utcnow
 from emotrace.settings import Settings
 from emotrace.storage import LocalStore, recording_key
@@ -196,3 +196,22 @@ def test_purge_deletes_expired_jobs_and_their_recordings(settings: Settings, sho
         assert session.get(Job, recent) is not None
     assert not store.exists(recording_key(expired))
     assert store.exists(recording_key(recent))
+
+
+def test_a_restarted_embedded_queue_resumes_where_it_stopped(tmp_path: Path) -> None:
+    """In its own SQLite file, as embedded mode runs: resuming releases the leases of every active
+    job, which on the shared test database would take chunks from running Celery workers."""
+    embedded = Settings(home=tmp_path, database_url=None, redis_url=None)
+    prepare_database(embedded)
+    job_id, ended = make_job(embedded), make_job(embedded)
+    with session_scope(embedded) as session:
+        for index in (0, 1):
+            jobs.claim_chunk(session, job_id, index, worker="before-restart:1")
+        jobs.record_chunk(session, job_id, 1, fake_frames(10, 20), run_ms=5)
+        jobs.fail_job(session, ended, code="test", message="ended before the restart")
+    with session_scope(embedded) as session:
+        assert jobs.reclaim_active_jobs(session) == [job_id]
+        chunk = session.get(Chunk, (job_id, 0))
+        assert chunk is not None and chunk.status == ChunkStatus.PENDING and chunk.leased_at is None
+    assert chunks.unfinished(embedded, job_id) == [0, 2]
+    assert chunks.unfinished(embedded, ended) == []

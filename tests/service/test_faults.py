@@ -101,7 +101,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def expected_long(long_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     """The frames `emotrace analyze` gives for the clip the crash tests upload."""
     analysis, _ = analyze_cli(long_clip, tmp_path_factory.mktemp("expected"), dict(os.environ), "--fps", FPS)
-    frames: list[dict[str, Any]] = analysis["frames"]
+    frames = analysis["frames"]
+    assert isinstance(frames, list)
     return frames
 
 

@@ -126,8 +126,8 @@ def test_logs_never_contain_client_data(
     assert upload(client, text).status_code == 415
     bad_transcript = f'[{{"start": "{canary}-start", "end": 1, "text": "{canary}-bad"}}]'
     with GOOD.open("rb") as handle:
-        files = {"file": ("v.mp4", handle), "transcript": ("t.json", bad_transcript)}
-        assert client.post("/v1/jobs", files=files).status_code == 422
+        refused = client.post("/v1/jobs", files={"file": ("v.mp4", handle), "transcript": ("t.json", bad_transcript)})
+        assert refused.status_code == 422
     assert upload(client, GOOD, external_id=f"{canary}\x00").status_code == 422
     assert httpx.get(str(client.base_url) + "/v1/jobs", headers={"Authorization": f"Bearer {key}x"}).status_code == 401
 
