@@ -20,6 +20,7 @@ import keras
 import tensorflow as tf
 
 SIZE = 48
+Augment = Callable[[tf.Tensor], tf.Tensor]
 
 
 def _geometric(
@@ -117,17 +118,19 @@ def random_erasing(batch: tf.Tensor, probability: float = 0.3) -> tf.Tensor:
     return _mix(batch, erased, probability)
 
 
-def make_augmenter(name: str, seed: int) -> Callable[[tf.Tensor], tf.Tensor]:
-    """The batch transform for recipe ``name`` (``v1`` or ``v2``); a function of a (B,48,48,1) batch."""
+def make_stages(name: str, seed: int) -> tuple[Augment, Augment]:
+    """Recipe ``name``'s two stages: framing and lighting (what a camera and a detector do to the
+    face itself), then call degradations (what optics, codecs and occlusion do to the picture).
+    Distillation (ml.training.distill) shows the teacher the first stage's output and the student
+    the second's, so the student learns to read a degraded face as the teacher reads a clean one."""
     if name == "v1":
         geometric = geometric_v1(seed)
-        return lambda batch: geometric(batch, training=True)
+        return (lambda batch: geometric(batch, training=True)), (lambda batch: batch)
     if name != "v2":
         raise ValueError(f"unknown augmentation {name!r}; choose v1 or v2")
     geometric = geometric_v2(seed)
 
-    def augment(batch: tf.Tensor) -> tf.Tensor:
-        batch = geometric(batch, training=True)
+    def degrade(batch: tf.Tensor) -> tf.Tensor:
         batch = gamma(batch)
         batch = gaussian_blur(batch)
         batch = down_up(batch)
@@ -136,4 +139,10 @@ def make_augmenter(name: str, seed: int) -> Callable[[tf.Tensor], tf.Tensor]:
         batch = random_erasing(batch)
         return tf.clip_by_value(batch, 0.0, 255.0)
 
-    return augment
+    return (lambda batch: geometric(batch, training=True)), degrade
+
+
+def make_augmenter(name: str, seed: int) -> Augment:
+    """The batch transform for recipe ``name`` (``v1`` or ``v2``); a function of a (B,48,48,1) batch."""
+    framing, degrade = make_stages(name, seed)
+    return lambda batch: degrade(framing(batch))

@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,8 +35,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ml.training.augment import make_augmenter
+from ml.training.augment import make_stages
 from ml.training.data import FerSplit, load_split, majority_labels, soft_labels, trainable_mask
+from ml.training.distill import Teacher, mixed_targets
 from ml.training.model import (
     backbone_of,
     build_emotion_model,
@@ -66,6 +68,8 @@ class TrainConfig:
     augment: str = "v1"  # ml.training.augment recipe
     class_balance: float = 0.0  # loss weight of class c ~ prior_c ** -class_balance (0: none, 1: balanced)
     calibrate_to: str = "votes"  # temperature fitted on Valid to the vote distributions or the majority labels
+    distill_from: str | None = None  # an exported model (.onnx) whose reading of the clean face joins the target
+    distill_weight: float = 0.5  # the teacher's share of the target (the votes have the rest)
 
 
 def _atomic_write_json(path: Path, payload: object) -> None:
@@ -180,13 +184,12 @@ def train(config: TrainConfig) -> dict[str, float]:
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
         loss=keras.losses.CategoricalCrossentropy(from_logits=True),
     )
-    augment = make_augmenter(config.augment, config.seed)
     sample_weights = y_train @ class_weights(y_train, config.class_balance)
     dataset = (
         tf.data.Dataset.from_tensor_slices((x_train, y_train, sample_weights))
         .shuffle(len(x_train), seed=config.seed, reshuffle_each_iteration=True)
         .batch(config.batch_size, drop_remainder=True)
-        .map(lambda x, y, w: (augment(x), y, w), num_parallel_calls=tf.data.AUTOTUNE)
+        .map(batch_transform(config), num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(2)
     )
     rng = np.random.default_rng(config.seed + 1)
@@ -227,6 +230,22 @@ def train(config: TrainConfig) -> dict[str, float]:
             metadata={"training": {"config": asdict(config), "result": result}},
         )
     return result
+
+
+def batch_transform(config: TrainConfig) -> Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tuple[tf.Tensor, ...]]:
+    """Augmentation of a (faces, targets, weights) batch; with a teacher, the targets also carry
+    the teacher's reading of each face after framing and before the call degradations."""
+    framing, degrade = make_stages(config.augment, config.seed)
+    if not config.distill_from:
+        return lambda x, y, w: (degrade(framing(x)), y, w)
+    teacher, weight = Teacher(config.distill_from), config.distill_weight
+
+    def transform(x: tf.Tensor, y: tf.Tensor, w: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        clean = framing(x)
+        taught = tf.reshape(tf.numpy_function(teacher, [clean], tf.float32, stateful=False), tf.shape(y))
+        return degrade(clean), mixed_targets(taught, y, weight), w
+
+    return transform
 
 
 def _load_initial_network(model: keras.Model, source: Path, x_train: np.ndarray, config: TrainConfig) -> None:
@@ -314,6 +333,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--init-from", default=None, help="start from this network (.onnx export or Keras weights)")
     parser.add_argument("--augment", default=defaults.augment, choices=("v1", "v2"))
     parser.add_argument("--calibrate-to", default=defaults.calibrate_to, choices=("votes", "majority"))
+    parser.add_argument("--distill-from", default=None, help="teacher: an exported model (.onnx) read on clean faces")
+    parser.add_argument("--distill-weight", type=float, default=defaults.distill_weight)
     parser.add_argument("--max-train-faces", type=int, default=None, help="smoke runs only")
     parser.add_argument("--export-dir", default=None, help="write the serving ONNX model here when done")
     parser.add_argument("--no-flip-tta", dest="flip_tta", action="store_false", help="export without flip averaging")

@@ -1,5 +1,5 @@
-"""The second-stage recipe's parts: starting from the shipped export, call-like augmentation, and
-class-balanced loss weights."""
+"""The second-stage recipe's parts: starting from the shipped export, call-like augmentation,
+distillation from the export on clean faces, and class-balanced loss weights."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from ml.classifier import DEFAULT_MODEL, EmotionClassifier, metadata_path
-from ml.training.augment import make_augmenter
+from ml.training.augment import make_augmenter, make_stages
+from ml.training.distill import Teacher, mixed_targets
 from ml.training.from_onnx import load_onnx_weights
 from ml.training.model import build_emotion_model
-from ml.training.train import class_weights
+from ml.training.train import TrainConfig, batch_transform, class_weights
 
 
 def test_weights_recovered_from_the_export_compute_the_shipped_function(ferplus_dir: Path) -> None:
@@ -54,3 +55,37 @@ def test_class_weights_keep_the_average_face_at_one_and_favour_rare_classes() ->
     assert weights[7] > weights[1] > weights[0]
     assert weights[7] / weights[0] == pytest.approx((70 / 5) ** 0.5, rel=1e-3)
     np.testing.assert_allclose(class_weights(targets, 0.0)[[0, 1, 7]], 1.0, atol=1e-6)
+
+
+def test_teacher_gives_the_exports_untempered_distribution(ferplus_dir: Path) -> None:
+    from ml.training.data import load_split
+
+    faces = load_split(ferplus_dir, "valid").images[:64]
+    served = EmotionClassifier.load().predict(list(faces))
+    taught = Teacher(DEFAULT_MODEL)(faces[..., None].astype(np.float32))
+    np.testing.assert_allclose(taught.sum(axis=1), 1.0, atol=1e-5)
+    assert (taught.argmax(axis=1) == served.argmax(axis=1)).all()  # a temperature keeps the order
+    # The served temperature (< 1) sharpens; undone, the top class holds less mass.
+    assert Teacher(DEFAULT_MODEL).temperature < 1.0
+    assert (taught.max(axis=1) <= served.max(axis=1) + 1e-6).all()
+    assert taught.max(axis=1).mean() < served.max(axis=1).mean() - 0.01
+
+
+def test_distillation_degrades_the_students_face_and_mixes_the_targets(ferplus_dir: Path) -> None:
+    from ml.training.data import load_split
+
+    faces = load_split(ferplus_dir, "valid").images[:32][..., None].astype(np.float32)
+    votes = np.eye(8, dtype=np.float32)[np.arange(32) % 8]
+    weights = np.ones(32, np.float32)
+    teacher = str(DEFAULT_MODEL)
+    config = TrainConfig(data="", imagenet="", out="", augment="v2", distill_from=teacher, distill_weight=0.5)
+    student, targets, same_weights = (np.asarray(t) for t in batch_transform(config)(faces, votes, weights))
+    assert student.shape == faces.shape and (same_weights == weights).all()
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0, atol=1e-5)
+    # Half of each target is the one-hot vote, half the teacher's distribution.
+    assert (targets[np.arange(32), np.arange(32) % 8] >= 0.5 - 1e-6).all()
+    assert ((targets > 0) & (votes == 0)).any()
+    _, no_degradation = make_stages("v1", seed=1)  # v1 has framing and lighting only
+    assert np.array_equal(np.asarray(no_degradation(faces)), faces)
+    with pytest.raises(ValueError, match="distillation weight"):
+        mixed_targets(np.ones((1, 8)) / 8, np.ones((1, 8)) / 8, 1.5)
