@@ -35,7 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ml.training.augment import make_stages
+from ml.training.augment import make_augmenter, make_stages
 from ml.training.data import FerSplit, load_split, majority_labels, soft_labels, trainable_mask
 from ml.training.distill import Teacher, mixed_targets
 from ml.training.model import (
@@ -235,9 +235,10 @@ def train(config: TrainConfig) -> dict[str, float]:
 def batch_transform(config: TrainConfig) -> Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tuple[tf.Tensor, ...]]:
     """Augmentation of a (faces, targets, weights) batch; with a teacher, the targets also carry
     the teacher's reading of each face after framing and before the call degradations."""
-    framing, degrade = make_stages(config.augment, config.seed)
     if not config.distill_from:
-        return lambda x, y, w: (degrade(framing(x)), y, w)
+        augment = make_augmenter(config.augment, config.seed)
+        return lambda x, y, w: (augment(x), y, w)
+    framing, degrade = make_stages(config.augment, config.seed)
     teacher, weight = Teacher(config.distill_from), config.distill_weight
 
     def transform(x: tf.Tensor, y: tf.Tensor, w: tf.Tensor) -> tuple[tf.Tensor, ...]:
