@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: install emotrace with its dev extras into .venv, make sure Postgres, Redis and
-# Chromium are there, lint and type-check, audit the locked dependencies, run the whole suite.
+# Chromium are there, lint, check the formatting, type-check, audit the locked dependencies and run
+# the whole suite.
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +9,8 @@ cd "$(dirname "$0")/.."
 bash scripts/services.sh
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
-.venv/bin/python -m ruff check ml emotrace api worker bench tests
+.venv/bin/python -m ruff check .
+.venv/bin/python -m ruff format --check .
 .venv/bin/python -m mypy ml emotrace api worker bench tests
 bash scripts/audit.sh
 exec .venv/bin/python -m pytest "$@"

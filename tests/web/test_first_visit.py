@@ -31,9 +31,7 @@ def test_the_sign_in_form_says_how_to_get_a_key(page: Page, base_url: str) -> No
     expect(help_box).to_contain_text("emotrace serve")
 
 
-def test_a_sign_in_link_signs_in_and_leaves_no_key_in_the_address_bar(
-    page: Page, base_url: str, api_key: str
-) -> None:
+def test_a_sign_in_link_signs_in_and_leaves_no_key_in_the_address_bar(page: Page, base_url: str, api_key: str) -> None:
     page.goto(f"{base_url}/#key={api_key}")
     expect(page.get_by_role("heading", name="New analysis")).to_be_visible()
     assert page.url == base_url + "/#/"
