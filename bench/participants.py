@@ -43,16 +43,19 @@ def subject(path: Path, fps: float, classifier: EmotionClassifier) -> int:
 
 
 class _Timed:
-    """Wraps a method to add up its wall time (single-threaded callers only)."""
+    """Wraps a method to add up its wall time and the length of its results (single-threaded
+    callers only)."""
 
     def __init__(self, owner: object, name: str) -> None:
-        self.total, self.calls = 0.0, 0
+        self.total, self.calls, self.items = 0.0, 0, 0
         inner = getattr(owner, name)
 
         def wrapper(*args: object, **kwargs: object) -> object:
             started = time.perf_counter()
             try:
-                return inner(*args, **kwargs)
+                result = inner(*args, **kwargs)
+                self.items += len(result)
+                return result
             finally:
                 self.total += time.perf_counter() - started
                 self.calls += 1
@@ -67,7 +70,13 @@ def breakdown(path: Path, fps: float, classifier: EmotionClassifier) -> dict[str
     started = time.perf_counter()
     faces_all(path, fps, classifier)
     total = time.perf_counter() - started
-    return {"total_s": total, "detect_s": detect.total, "describe_s": describe.total, "described": describe.calls}
+    return {
+        "total_s": total,
+        "detect_s": detect.total,
+        "describe_s": describe.total,
+        "described": describe.calls,
+        "described_faces": describe.items,
+    }
 
 
 def main() -> None:
@@ -104,7 +113,8 @@ def main() -> None:
         f"faces-all {rate['faces-all']:.1f}x real time (target >= {TARGET_REALTIME:g}x: "
         f"{'met' if rate['faces-all'] >= TARGET_REALTIME else 'NOT met'}); "
         f"one pass: {parts['total_s']:.1f} s, detection {parts['detect_s']:.1f} s, "
-        f"descriptors {parts['describe_s']:.1f} s over {parts['described']:.0f} calls"
+        f"descriptors {parts['describe_s']:.1f} s for {parts['described_faces']:.0f} faces "
+        f"over {parts['described']:.0f} calls"
     )
     if args.json_out:
         Path(args.json_out).write_text(

@@ -297,9 +297,11 @@ def _insert(session: Session) -> Any:
 
 def _face_values(job_id: uuid.UUID, item: FaceObservation) -> dict[str, Any]:
     x, y, w, h = item.box
-    identity = None
+    identity: dict[str, list[float]] = {}
     if item.descriptor is not None and item.context is not None:
-        identity = {"descriptor": list(item.descriptor), "context": list(item.context)}
+        identity.update(descriptor=list(item.descriptor), context=list(item.context))
+    if item.colours is not None:
+        identity["colours"] = list(item.colours)
     values: dict[str, Any] = {
         "job_id": job_id,
         "t_ms": item.t_ms,
@@ -310,7 +312,7 @@ def _face_values(job_id: uuid.UUID, item: FaceObservation) -> dict[str, Any]:
         "y": y,
         "w": w,
         "h": h,
-        "identity": identity,
+        "identity": identity or None,
         "motion": item.motion,
     }
     for name in EMOTIONS:
@@ -324,7 +326,7 @@ def _face_probs(row: FrameFace) -> dict[str, float]:
 
 def to_observation(row: FrameFace) -> FaceObservation:
     identity = row.identity or {}
-    descriptor, context = identity.get("descriptor"), identity.get("context")
+    descriptor, context, colours = identity.get("descriptor"), identity.get("context"), identity.get("colours")
     return FaceObservation(
         t_ms=row.t_ms,
         index=row.face,
@@ -334,6 +336,7 @@ def to_observation(row: FrameFace) -> FaceObservation:
         descriptor=tuple(descriptor) if descriptor is not None else None,
         context=tuple(context) if context is not None else None,
         motion=row.motion,
+        colours=tuple(colours) if colours is not None else None,
     )
 
 

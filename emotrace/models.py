@@ -207,7 +207,8 @@ class FrameFace(Base):
     fear: Mapped[float] = mapped_column(Double)
     contempt: Mapped[float] = mapped_column(Double)
     identity: Mapped[dict[str, Any] | None] = mapped_column(
-        JSON, doc="face descriptor and surroundings histogram, on the few described samples"
+        JSON,
+        doc="face descriptor and surroundings histogram on the few described samples; colours near window edges",
     )
     motion: Mapped[float | None] = mapped_column(Double, doc="mouth-region change since the track's last sample")
 

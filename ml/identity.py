@@ -7,8 +7,9 @@ in their own room). Measured on calls built from the shared clips, the face desc
 not separate everyone: the same person's tracks lie up to 0.53 apart, two different men 0.42.
 The surroundings do (same camera <= 0.13 Bhattacharyya, different >= 0.24), and their sum keeps
 a margin: same person <= 0.62, different people >= 1.0; ``SAME_PERSON_DISTANCE`` sits between.
-The face model costs ~60 ms a face on an idle core, so only a few samples of each track are
-described (``ml.tracking.DESCRIBE_AT``), never every face of every sample.
+The face model costs ~60 ms a face on an idle core, so only the first sample of a track is
+described (``ml.tracking.DESCRIBE_AT``), and not even that where the track continues one of the
+previous window (``ml.tracking.link_tracks``): never every face of every sample.
 """
 
 from __future__ import annotations

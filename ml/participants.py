@@ -2,8 +2,11 @@
 
 Input is the flat list of :class:`FaceObservation` that ``--faces all`` produces, whether straight
 from the pipeline (``emotrace analyze``) or read back from the job database after chunks ran
-apart: tracks are chunk-local (``ml.tracking``), and this step groups them into people
-(``ml.identity``), so a chunked job and a whole-file pass give the same participants.
+apart: tracks are chunk-local (``ml.tracking``), and this step first chains the tracks that go on
+across window edges (``ml.tracking.link_tracks``, from the colours stored near each edge), then
+groups the chains into people (``ml.identity``) by the descriptor of each chain's first track,
+the one a whole-file pass describes; so a chunked job and a whole-file pass give the same
+participants.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ml.aggregate import align_transcript, per_minute, segments, smooth, summarize
+from ml.faces import Box
 from ml.identity import TrackEvidence, group_tracks
 from ml.schema import Face, Frame, Participant, Probs, TranscriptSegment
 from ml.speakers import match_speakers
+from ml.tracking import TrackEdge, link_tracks, track_number
 from ml.transcript import Cue
 
 MIN_PARTICIPANT_SAMPLES = 2  # a face seen once and never again is a false detection, not a person
@@ -35,6 +40,7 @@ class FaceObservation:
     descriptor: tuple[float, ...] | None  # on the few samples of its track that were described
     context: tuple[float, ...] | None  # the surroundings' histogram, with the descriptor
     motion: float | None  # mouth-region change since the track's previous sample
+    colours: tuple[float, ...] | None = None  # near a window edge (ml.tracking): links tracks across it
 
 
 @dataclass(frozen=True)
@@ -46,16 +52,40 @@ class Participants:
 
 def track_participants(observations: Sequence[FaceObservation]) -> dict[str, str]:
     """Track key -> participant id ("p1" most seen); tracks of dropped detections are absent."""
-    tracks: dict[str, TrackEvidence] = {}
+    heads = chain_heads(observations)
+    chains: dict[str, TrackEvidence] = {}
     for item in observations:
-        track = tracks.setdefault(item.track, TrackEvidence(item.track))
-        track.samples.add(item.t_ms)
-        if item.descriptor is not None and item.context is not None:
-            track.descriptors.append(item.descriptor)
-            track.contexts.append(item.context)
-    groups = [g for g in group_tracks(tracks) if sum(len(tracks[k].samples) for k in g) >= MIN_PARTICIPANT_SAMPLES]
-    groups.sort(key=lambda g: (-sum(len(tracks[k].samples) for k in g), min(tracks[k].first for k in g)))
-    return {key: f"p{n + 1}" for n, group in enumerate(groups) for key in group}
+        head = heads[item.track]
+        chain = chains.setdefault(head, TrackEvidence(head))
+        chain.samples.add(item.t_ms)
+        if item.track == head and item.descriptor is not None and item.context is not None:
+            chain.descriptors.append(item.descriptor)
+            chain.contexts.append(item.context)
+    groups = [g for g in group_tracks(chains) if sum(len(chains[k].samples) for k in g) >= MIN_PARTICIPANT_SAMPLES]
+    groups.sort(key=lambda g: (-sum(len(chains[k].samples) for k in g), min(chains[k].first for k in g)))
+    owner = {head: f"p{n + 1}" for n, group in enumerate(groups) for head in group}
+    return {track: owner[head] for track, head in heads.items() if head in owner}
+
+
+def chain_heads(observations: Sequence[FaceObservation]) -> dict[str, str]:
+    """Track key -> the first track of the chain it belongs to (tracks linked across window
+    edges by ``ml.tracking.link_tracks``; a track linked to nothing heads its own chain)."""
+    first: dict[str, FaceObservation] = {}
+    last: dict[str, FaceObservation] = {}
+    for item in observations:
+        if item.track not in first or item.t_ms < first[item.track].t_ms:
+            first[item.track] = item
+        if item.track not in last or item.t_ms > last[item.track].t_ms:
+            last[item.track] = item
+
+    def edges(ends: dict[str, FaceObservation]) -> list[TrackEdge]:
+        return [TrackEdge(key, o.t_ms, Box(*o.box), o.colours) for key, o in ends.items() if o.colours is not None]
+
+    links = link_tracks(edges(first), edges(last))
+    heads: dict[str, str] = {}
+    for key in sorted(first, key=lambda k: (first[k].t_ms, track_number(k))):
+        heads[key] = heads[links[key]] if key in links else key
+    return heads
 
 
 def _activity(

@@ -172,6 +172,7 @@ def _frames(batch: list[_Detected], probs: np.ndarray) -> Iterator[Sample]:
                     descriptor=descriptors[i][0] if i in descriptors else None,
                     context=descriptors[i][1] if i in descriptors else None,
                     motion=face.motion,
+                    colours=face.colours,
                 )
                 for i, face in enumerate(item.tracked)
             ]

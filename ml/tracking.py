@@ -9,12 +9,22 @@ of the window at the smallest scale that still makes its smallest face the detec
 A track is one face followed through consecutive samples of one window: a box joins the track
 whose last box it overlaps (IoU) if its colours still look alike, so a speaker view's cut from one
 person to the next (same place, other face) starts a new track. Tracks never cross a window edge,
-so chunks on that grid produce exactly the tracks a whole-file pass does; identity across
-windows, cuts and absences is the descriptors' job (``ml.identity``, ``ml.participants``).
+so chunks on that grid produce exactly the tracks a whole-file pass does; identity across cuts
+and absences is the descriptors' job (``ml.identity``, ``ml.participants``).
+
+Across a window edge a face usually just goes on: a track born just after the edge in the place
+and colours of one that ended just before it *continues* that track (:func:`link_tracks`), and
+needs no descriptor of its own (~0.06 CPU-s each, most of ``--faces all``'s cost when every track
+was described anew every window). The test reads only what every observation near an edge
+stores (time, box, colour histogram), so ``ml.participants`` repeats it over a chunked job's
+stored faces and links exactly what a whole-file pass links. A chunk cannot see the window before
+its first one, so there every track is described; the merge keeps only the descriptor of each
+chain's first track, which is what the whole-file pass computed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -27,7 +37,9 @@ ALL_MIN_FACE_FRACTION = 0.04  # of the shorter side: a 5x5 gallery's faces at 72
 MATCH_IOU = 0.3
 MAX_GAP_SAMPLES = 2  # a face missed for one sample keeps its track
 MAX_COLOUR_DISTANCE = 0.45  # Bhattacharyya distance of hue-saturation histograms; a cut is ~0.6+
-DESCRIBE_AT = (0,)  # the samples (by count in its track) whose face gets a descriptor: ~0.1 CPU-s each
+DESCRIBE_AT = (0,)  # the samples (by count in its track) whose face gets a descriptor: ~0.06 CPU-s each
+LINK_MAX_GAP_MS = 1000  # a track continues one across a window edge seen at most this long before it
+COLOUR_DECIMALS = 4  # edge colours are stored and compared rounded: a job's database copy links the same
 MOUTH_PATCH = (24, 12)
 
 
@@ -77,6 +89,62 @@ class TrackedFace:
     track: str  # "<window>.<n>": unique in the recording, meaningful only within its window
     describe: bool  # this sample's face should get an identity descriptor
     motion: float | None  # mouth-region change since the track's previous sample; None at its start
+    colours: tuple[float, ...] | None = None  # near a window edge: what links tracks across it
+
+
+@dataclass(frozen=True)
+class TrackEdge:
+    """A track's first or last face next to a window edge: all :func:`link_tracks` reads."""
+
+    key: str
+    t_ms: int
+    box: Box
+    colours: tuple[float, ...]
+
+
+def near_edge(t_ms: int) -> bool:
+    """Whether a face at ``t_ms`` could be one end of a link (its colours are then kept)."""
+    offset = t_ms % CONTINUITY_WINDOW_MS
+    return offset < LINK_MAX_GAP_MS or offset >= CONTINUITY_WINDOW_MS - LINK_MAX_GAP_MS
+
+
+def track_number(key: str) -> int:
+    return int(key.split(".")[1])
+
+
+def continued(birth: TrackEdge, ends: Iterable[TrackEdge], taken: set[str]) -> TrackEdge | None:
+    """The track of the previous window that ``birth`` (a track's first face) goes on from, if any:
+    seen at most ``LINK_MAX_GAP_MS`` before it, overlapping its box and alike in colour, the
+    largest overlap winning (then the earlier track); ``taken`` ends are already continued."""
+    window = birth.t_ms // CONTINUITY_WINDOW_MS
+    best: TrackEdge | None = None
+    best_rank = (0.0, 0)
+    for end in ends:
+        if end.key in taken or end.t_ms // CONTINUITY_WINDOW_MS != window - 1:
+            continue
+        iou = birth.box.iou(end.box)
+        if birth.t_ms - end.t_ms > LINK_MAX_GAP_MS or iou < MATCH_IOU:
+            continue
+        rank = (iou, -track_number(end.key))
+        if best is not None and rank <= best_rank:
+            continue
+        a, b = np.asarray(birth.colours, np.float32), np.asarray(end.colours, np.float32)
+        if cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA) <= MAX_COLOUR_DISTANCE:
+            best, best_rank = end, rank
+    return best
+
+
+def link_tracks(births: Sequence[TrackEdge], ends: Sequence[TrackEdge]) -> dict[str, str]:
+    """Track -> the track of the previous window it continues, deciding births in the order
+    :class:`FaceTracks` meets them, so the result equals the links it made while tracking."""
+    links: dict[str, str] = {}
+    taken: set[str] = set()
+    for birth in sorted(births, key=lambda e: (e.t_ms, track_number(e.key))):
+        end = continued(birth, ends, taken)
+        if end is not None:
+            links[birth.key] = end.key
+            taken.add(end.key)
+    return links
 
 
 @dataclass
@@ -87,6 +155,11 @@ class _Track:
     colours: np.ndarray
     mouth: np.ndarray
     count: int = 1
+    continues: bool = False  # goes on from a track of the previous window: its identity is that one's
+
+
+def _edge_colours(colours: np.ndarray) -> tuple[float, ...]:
+    return tuple(round(float(v), COLOUR_DECIMALS) for v in colours)
 
 
 def _colours(image: np.ndarray, box: Box) -> np.ndarray:
@@ -108,19 +181,27 @@ def mouth_patch(image: np.ndarray, box: Box) -> np.ndarray:
 
 
 class FaceTracks:
-    """Assigns each detected face to a track of its continuity window."""
+    """Assigns each detected face to a track of its continuity window, and asks for a descriptor
+    where a new track does not continue one of the previous window (see the module docstring)."""
 
     def __init__(self) -> None:
         self._window = -1
         self._sample = 0
         self._next = 0
         self._tracks: list[_Track] = []
+        self._ends: dict[str, TrackEdge] = {}  # this window's tracks, last face near its end
+        self._previous_ends: list[TrackEdge] = []
+        self._taken: set[str] = set()
 
     def assign(self, t_ms: int, image: np.ndarray, boxes: list[Box]) -> list[TrackedFace]:
         window = t_ms // CONTINUITY_WINDOW_MS
         if window != self._window:
+            follows = window == self._window + 1
+            self._previous_ends = list(self._ends.values()) if follows else []
             self._window, self._sample, self._next, self._tracks = window, 0, 0, []
+            self._ends, self._taken = {}, set()
         self._sample += 1
+        edge = near_edge(t_ms)
         live = [t for t in self._tracks if self._sample - t.sample <= MAX_GAP_SAMPLES]
         colours = [_colours(image, box) for box in boxes]
         pairs = sorted(
@@ -141,17 +222,25 @@ class FaceTracks:
         result = []
         for i, box in enumerate(boxes):
             mouth = mouth_patch(image, box)
+            stored = _edge_colours(colours[i]) if edge else None
             track = matched.get(i)
             if track is None:
                 track = _Track(f"{window}.{self._next}", box, self._sample, colours[i], mouth, count=0)
                 self._next += 1
                 self._tracks.append(track)
                 motion = None
+                if stored is not None:
+                    end = continued(TrackEdge(track.key, t_ms, box, stored), self._previous_ends, self._taken)
+                    if end is not None:
+                        self._taken.add(end.key)
+                        track.continues = True
             else:
                 motion = float(np.mean(np.abs(mouth - track.mouth))) if track.sample == self._sample - 1 else None
-            describe = track.count in DESCRIBE_AT
+            describe = not track.continues and track.count in DESCRIBE_AT
+            if stored is not None:
+                self._ends[track.key] = TrackEdge(track.key, t_ms, box, stored)
             track.box, track.sample, track.colours, track.mouth = box, self._sample, colours[i], mouth
             track.count += 1
-            result.append(TrackedFace(box, track.key, describe, None if motion is None else round(motion, 4)))
+            result.append(TrackedFace(box, track.key, describe, None if motion is None else round(motion, 4), stored))
         self._tracks = [t for t in self._tracks if self._sample - t.sample <= MAX_GAP_SAMPLES]
         return result

@@ -14,7 +14,8 @@ import pytest
 
 from bench.calls import Gallery, SpeakerView
 from ml.classifier import EmotionClassifier
-from ml.pipeline import analyze_file
+from ml.participants import FaceObservation, track_participants
+from ml.pipeline import analyze_file, analyze_samples
 from ml.schema import Analysis
 from ml.transcript import parse_transcript
 from tests.service.services import run_cli
@@ -115,6 +116,36 @@ def test_a_speaker_view_keeps_each_person_across_cuts(speaker_view: SpeakerView,
         assert person_index is not None
         assert person.speaker == f"speaker{person_index + 1}"
         assert person.speaker_confidence is not None and person.speaker_confidence >= 0.8
+
+
+def _observations(
+    path: Path, classifier: EmotionClassifier, start_s: float, end_s: float | None
+) -> list[FaceObservation]:
+    samples = analyze_samples(path, start_s=start_s, end_s=end_s, classifier=classifier, faces="all")
+    return [item for _, observed in samples for item in observed or []]
+
+
+def test_chunks_describe_more_and_give_the_participants_of_the_whole_file(
+    speaker_view: SpeakerView, classifier: EmotionClassifier
+) -> None:
+    """Tracks going on across an edge carry their identity in a whole-file pass; a chunk describes
+    them again at its start, and the merge must still group exactly as for the whole file."""
+    whole = _observations(speaker_view.path, classifier, 0.0, None)
+    chunked = [
+        item
+        for start, end in ((0.0, 10.0), (10.0, 20.0), (20.0, None))
+        for item in _observations(speaker_view.path, classifier, start, end)
+    ]
+
+    def without_identity(items: list[FaceObservation]) -> list[tuple[object, ...]]:
+        return [(o.t_ms, o.index, o.track, o.box, o.colours) for o in items]
+
+    assert without_identity(chunked) == without_identity(whole)
+    described = {o.track for o in whole if o.descriptor is not None}
+    assert described < {o.track for o in chunked if o.descriptor is not None}
+    assert len(described) < len({o.track for o in whole})  # some tracks went on without a descriptor
+    owners = track_participants(whole)
+    assert track_participants(chunked) == owners and len(set(owners.values())) == 3
 
 
 def test_transcript_segments_read_their_speakers_own_face(speaker_view_result: Analysis) -> None:
