@@ -106,8 +106,12 @@ def build_gallery(
     looped = [LoopedClip(name, tile_w, tile_h) for name in clips]
     held = [0.0] * len(clips)
 
+    def turn(t: float, length: float) -> int:
+        """The tile whose person talks at ``t`` when each turn lasts ``length`` seconds."""
+        return int(t // length) % len(clips)
+
     def talking(t: float) -> int | None:
-        return int(t // turn_s) % len(clips) if turn_s else None
+        return turn(t, turn_s) if turn_s else None
 
     def draw(t: float) -> np.ndarray:
         canvas = np.full((height, width, 3), 32, np.uint8)
@@ -123,7 +127,7 @@ def build_gallery(
         start = 0.0
         while start < seconds:
             end = min(seconds, start + turn_s)
-            cues.append({"start": start, "end": end, "speaker": f"speaker{talking(start) + 1}", "text": "..."})  # type: ignore[operator]
+            cues.append({"start": start, "end": end, "speaker": f"speaker{turn(start, turn_s) + 1}", "text": "..."})
             start = end
     if not target.exists():
         _encode(target, seconds, fps, size, draw)

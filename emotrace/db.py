@@ -57,11 +57,13 @@ def get_engine(settings: Settings) -> Engine:
         return engine
 
 
-def dispose_engines() -> None:
-    """Drop pooled connections, e.g. in a forked worker child (pools must not cross fork)."""
+def dispose_engines(*, close: bool) -> None:
+    """Drop the pooled connections. A forked worker child passes ``close=False``: the connections
+    are its parent's, and closing them would end the parent's sessions (pools must not cross fork);
+    a process done with its databases (tests) closes them."""
     with _engines_lock:
         for engine in _engines.values():
-            engine.dispose(close=False)
+            engine.dispose(close=close)
         _engines.clear()
 
 

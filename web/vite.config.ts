@@ -13,7 +13,7 @@ export default defineConfig({
     chunkSizeWarningLimit: 700,
   },
   server: {
-    // `npm run dev` against a local API (`emotrace serve` or the dev fake) on port 8000.
+    // `npm run dev` against `emotrace serve` on port 8000 (embedded mode: no Postgres or Redis needed).
     proxy: { "/v1": "http://127.0.0.1:8000" },
   },
 });

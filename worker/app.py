@@ -44,7 +44,7 @@ def _fresh_pools(**_: Any) -> None:
     """A forked child must not reuse the parent's database connections. Its CPU priority is
     lowered: analysis is batch work, and on a host it shares with the API, status polls and
     uploads must not wait behind it (a chunk only takes a little longer)."""
-    dispose_engines()
+    dispose_engines(close=False)
     settings = get_settings()
     logging.getLogger("emotrace").setLevel(settings.log_level)
     current = os.getpriority(os.PRIO_PROCESS, 0)

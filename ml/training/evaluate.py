@@ -19,7 +19,7 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import NotRequired, Protocol, TypedDict
 
 import numpy as np
 
@@ -31,6 +31,59 @@ ECE_BINS = 15
 
 class Classifier(Protocol):
     def predict(self, faces: Sequence[np.ndarray]) -> np.ndarray: ...
+
+
+class ClassScores(TypedDict):
+    support: int
+    recall: float
+    precision: float
+    f1: float
+
+
+class ConfusionMatrix(TypedDict):
+    rows: list[str]  # the classes present in the truth
+    columns: list[str]  # every class, and "no_face" when the detector missed a face
+    counts: list[list[int]]
+
+
+class ClassificationMetrics(TypedDict):
+    faces: int
+    accuracy: float
+    macro_f1: float
+    ece: float | None  # None when no face was found at all
+    per_class: dict[str, ClassScores]
+    confusion_matrix: ConfusionMatrix
+
+
+class Report(ClassificationMetrics):
+    """The JSON `emotrace evaluate` writes for a folder (and the part FER+ shares with it), typed
+    so that readers index it without casts; its keys are those of the JSON, in order."""
+
+    model: NotRequired[str]  # the model's name, first in the JSON (set by :func:`main`)
+    dataset: str
+    no_face: NotRequired[int]  # --detect only: images in which no face was found
+    unreadable: NotRequired[int]  # images OpenCV could not read, when there were any
+
+
+class FerPlusReport(Report):
+    split: str
+    protocol: str
+    soft_label_nll: float
+    faces_per_second: float
+
+
+class ConditionScores(TypedDict):
+    accuracy: float
+    drop_points: float
+
+
+class DegradedReport(TypedDict):
+    model: NotRequired[str]
+    dataset: str
+    faces: int
+    clean_accuracy: float
+    conditions: dict[str, ConditionScores]
+    mean_drop_points: float
 
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
@@ -48,7 +101,7 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
 
 def classification_metrics(
     probs: np.ndarray, labels: np.ndarray, *, predicted: np.ndarray | None = None
-) -> dict[str, object]:
+) -> ClassificationMetrics:
     """Accuracy, per-class figures, macro-F1, confusion matrix and ECE for hard ``labels``.
 
     Only classes that occur in ``labels`` are scored (a folder without contempt has no contempt
@@ -62,7 +115,7 @@ def classification_metrics(
     confusion = np.zeros((n, n + 1), np.int64)
     np.add.at(confusion, (labels, np.where(missed, n, predicted)), 1)
     present = [i for i in range(n) if confusion[i].sum()]
-    per_class: dict[str, dict[str, float | int]] = {}
+    per_class: dict[str, ClassScores] = {}
     f1s = []
     for i in present:
         true_positive = confusion[i, i]
@@ -101,7 +154,7 @@ def _predict(classifier: Classifier, faces: Sequence[np.ndarray] | np.ndarray, b
     )
 
 
-def evaluate(classifier: Classifier, data: Path, *, split: Split = "test", batch_size: int = 256) -> dict[str, object]:
+def evaluate(classifier: Classifier, data: Path, *, split: Split = "test", batch_size: int = 256) -> FerPlusReport:
     faces = load_split(data, split)
     labels = majority_labels(faces.votes)
     keep = labels >= 0
@@ -124,7 +177,7 @@ def evaluate(classifier: Classifier, data: Path, *, split: Split = "test", batch
 
 def evaluate_degraded(
     classifier: Classifier, data: Path, *, split: Split = "test", max_faces: int | None = None
-) -> dict[str, object]:
+) -> DegradedReport:
     """Accuracy on FER+ ``split`` clean and under each condition of :mod:`ml.training.degrade`, with the
     drop from clean in points; the mean drop is the robustness figure. ``max_faces`` takes the
     first faces only (tests)."""
@@ -135,7 +188,7 @@ def evaluate_degraded(
     keep = labels >= 0
     images, labels = faces.images[keep][:max_faces], labels[keep][:max_faces]
     clean = float((_predict(classifier, images).argmax(axis=1) == labels).mean())
-    conditions: dict[str, dict[str, float]] = {}
+    conditions: dict[str, ConditionScores] = {}
     for name in CONDITIONS:
         accuracy = float((_predict(classifier, degrade(images, name)).argmax(axis=1) == labels).mean())
         conditions[name] = {"accuracy": round(accuracy, 4), "drop_points": round(100 * (clean - accuracy), 2)}
@@ -149,38 +202,33 @@ def evaluate_degraded(
     }
 
 
-def format_degraded(metrics: dict[str, object]) -> str:
+def format_degraded(metrics: DegradedReport) -> str:
     lines = [
         f"{metrics['dataset']}: {metrics['faces']} faces, clean accuracy {metrics['clean_accuracy']:.4f}",
         f"{'condition':<15} {'accuracy':>8} {'drop (points)':>14}",
     ]
-    conditions = metrics["conditions"]
-    assert isinstance(conditions, dict)
-    for name, row in conditions.items():
+    for name, row in metrics["conditions"].items():
         lines.append(f"{name:<15} {row['accuracy']:>8.4f} {row['drop_points']:>14.2f}")
     lines.append(f"mean drop {metrics['mean_drop_points']:.2f} points")
     return "\n".join(lines)
 
 
-def format_report(metrics: dict[str, object]) -> str:
-    ece = metrics.get("ece")
+def format_report(metrics: Report) -> str:
+    ece = metrics["ece"]
     lines = [
         f"{metrics['dataset']}, {metrics['faces']} faces",
         f"accuracy {metrics['accuracy']:.4f} | macro-F1 {metrics['macro_f1']:.4f}"
-        + (f" | ECE {ece:.4f}" if isinstance(ece, float) else ""),
+        + (f" | ECE {ece:.4f}" if ece is not None else ""),
         f"{'class':<10} {'support':>7} {'recall':>7} {'precision':>9} {'F1':>6}",
     ]
-    per_class = metrics["per_class"]
-    assert isinstance(per_class, dict)
-    for name, row in per_class.items():
+    for name, row in metrics["per_class"].items():
         lines.append(f"{name:<10} {row['support']:>7} {row['recall']:>7.3f} {row['precision']:>9.3f} {row['f1']:>6.3f}")
     confusion = metrics["confusion_matrix"]
-    assert isinstance(confusion, dict)
     short = [column[:7] for column in confusion["columns"]]
     lines.append("confusion (rows: truth, columns: prediction)")
     lines.append(f"{'':<10} " + " ".join(f"{c:>7}" for c in short))
-    for row, counts in zip(confusion["rows"], confusion["counts"], strict=True):
-        lines.append(f"{row:<10} " + " ".join(f"{c:>7}" for c in counts))
+    for truth, counts in zip(confusion["rows"], confusion["counts"], strict=True):
+        lines.append(f"{truth:<10} " + " ".join(f"{c:>7}" for c in counts))
     if "no_face" in metrics:
         lines.append(f"no face found in {metrics['no_face']} of {metrics['faces']} images (counted wrong)")
     return "\n".join(lines)
@@ -214,27 +262,28 @@ def main(
     detector: str = "haar",
     yunet_model: str | None = None,
     degrade: bool = False,
-) -> dict[str, object]:
+) -> Report | DegradedReport:
     """FER+ roots (with ``fer2013new.csv``) are scored by the FER+ protocol, any other folder as
     ``<class>/<image>`` (:mod:`ml.training.folder_eval`); ``degrade`` gives the robustness table on FER+."""
     classifier, name = load_classifier(model, anchor)
     root = Path(data)
+    metrics: Report | DegradedReport
     if degrade:
         if not is_ferplus_root(root):
             raise ValueError("--degrade needs a FER+ root (a folder with fer2013new.csv)")
-        metrics = {"model": name, **evaluate_degraded(classifier, root, split=split)}
-        report = format_degraded(metrics)
+        degraded: DegradedReport = {"model": name, **evaluate_degraded(classifier, root, split=split)}
+        metrics, report = degraded, format_degraded(degraded)
     elif is_ferplus_root(root):
-        metrics = {"model": name, **evaluate(classifier, root, split=split)}
-        report = format_report(metrics)
+        ferplus: FerPlusReport = {"model": name, **evaluate(classifier, root, split=split)}
+        metrics, report = ferplus, format_report(ferplus)
     else:
         from ml.training.folder_eval import evaluate_folder
 
-        metrics = {
+        folder: Report = {
             "model": name,
             **evaluate_folder(classifier, root, detect=detect, detector=detector, yunet_model=yunet_model),
         }
-        report = format_report(metrics)
+        metrics, report = folder, format_report(folder)
     print(report)
     if json_out:
         Path(json_out).write_text(json.dumps(metrics, indent=2) + "\n")

@@ -19,7 +19,7 @@ import numpy as np
 
 from ml import EMOTIONS
 from ml.faces import SubjectTracker, crop_face, detect_subject, make_detector
-from ml.training.evaluate import Classifier, classification_metrics
+from ml.training.evaluate import Classifier, Report, classification_metrics
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 ALIASES: dict[str, str] = {
@@ -71,7 +71,7 @@ def evaluate_folder(
     detector: str = "haar",
     yunet_model: str | os.PathLike[str] | None = None,
     batch_size: int = 128,
-) -> dict[str, object]:
+) -> Report:
     items = labelled_images(root)
     face_detector = make_detector(detector, yunet_model=yunet_model) if detect else None
     labels = np.array([label for _, label in items], np.int64)
@@ -98,7 +98,7 @@ def evaluate_folder(
             probs[index] = batch
             predicted[index] = batch.argmax(axis=1)
     metrics = classification_metrics(probs, labels, predicted=predicted)
-    result: dict[str, object] = {
+    result: Report = {
         "dataset": f"{root} ({'faces detected by ' + detector if detect else 'images as face crops'})",
         **metrics,
     }

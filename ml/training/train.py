@@ -197,6 +197,7 @@ def train(config: TrainConfig) -> dict[str, float]:
     tracker = _ValidTracker(x_valid, valid_split.votes, refresh_faces, out / "history.json")
     model.fit(
         dataset,
+        shuffle=False,  # the dataset shuffles itself; Keras ignores (and warns about) its own default here
         epochs=config.epochs,
         callbacks=[keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False), tracker],
         verbose=2,

@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import av
 import cv2
@@ -22,9 +21,6 @@ from ml.training.evaluate import evaluate_degraded
 from ml.training.folder_eval import class_of, evaluate_folder
 
 REPO = Path(__file__).resolve().parents[2]
-# The metrics are JSON-shaped (``dict[str, object]``, as written by --json); the tests read
-# nested values out of them as a JSON consumer would.
-Report = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +72,7 @@ def test_folder_evaluation_scores_only_the_classes_present(
     classifier: EmotionClassifier, labelled_folder: tuple[Path, np.ndarray, list]
 ) -> None:
     root, truth, images = labelled_folder
-    metrics: Report = evaluate_folder(classifier, root)
+    metrics = evaluate_folder(classifier, root)
     predicted = classifier.predict(images).argmax(axis=1)
     assert metrics["faces"] == len(truth) == 36
     assert metrics["accuracy"] == pytest.approx(float((predicted == truth).mean()), abs=1e-4)
@@ -128,7 +124,7 @@ def test_detect_finds_faces_in_full_photos_and_counts_a_faceless_photo_wrong(
         frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
     cv2.imwrite(str(folder / "photo.jpg"), frame)
     cv2.imwrite(str(folder / "wall.jpg"), np.full((360, 480, 3), 128, np.uint8))
-    metrics: Report = evaluate_folder(classifier, tmp_path, detect=True)
+    metrics = evaluate_folder(classifier, tmp_path, detect=True)
     assert metrics["faces"] == 2
     assert metrics["no_face"] == 1
     assert metrics["confusion_matrix"]["columns"][-1] == "no_face"
@@ -146,7 +142,7 @@ def test_degradations_are_deterministic_and_change_the_face(ferplus_dir: Path) -
 
 
 def test_robustness_report_on_a_subset(classifier: EmotionClassifier, ferplus_dir: Path) -> None:
-    report: Report = evaluate_degraded(classifier, ferplus_dir, max_faces=200)
+    report = evaluate_degraded(classifier, ferplus_dir, max_faces=200)
     assert report["faces"] == 200
     conditions = report["conditions"]
     assert set(conditions) == set(CONDITIONS)

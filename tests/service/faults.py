@@ -115,8 +115,8 @@ class Processes:
     running: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
-        log = (self.log_dir / f"{name}.log").open("ab")
-        process = subprocess.Popen(command, env=self.env, cwd=REPO, stdout=log, stderr=log)
+        with (self.log_dir / f"{name}.log").open("ab") as log:  # the child has its own copy
+            process = subprocess.Popen(command, env=self.env, cwd=REPO, stdout=log, stderr=log)
         self.running[name] = process
         return process
 

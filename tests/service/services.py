@@ -143,7 +143,7 @@ def database_url(service_home: Path) -> Iterator[str]:
         assert result.returncode == 0, result.stderr
         yield url
     finally:
-        dispose_engines()
+        dispose_engines(close=True)
         drop_database(name)
 
 
@@ -224,10 +224,11 @@ class WorkerPool:
 
     def start(self, *names: str) -> None:
         for name in names:
-            log = (self.log_dir / f"{name}.log").open("ab")
-            self.processes[name] = subprocess.Popen(
-                celery_worker_command(name), env=self.env, cwd=REPO, stdout=log, stderr=log
-            )
+            # The child writes through its own copy of the descriptor; ours is closed once it has started.
+            with (self.log_dir / f"{name}.log").open("ab") as log:
+                self.processes[name] = subprocess.Popen(
+                    celery_worker_command(name), env=self.env, cwd=REPO, stdout=log, stderr=log
+                )
         self.wait_ready(names)
 
     def wait_ready(self, names: tuple[str, ...]) -> None:

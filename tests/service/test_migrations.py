@@ -26,7 +26,7 @@ def empty_database(tmp_path: Path) -> Iterator[str]:
     try:
         yield database_url_for(name)
     finally:
-        db.dispose_engines()
+        db.dispose_engines(close=True)
         drop_database(name)
 
 
@@ -83,7 +83,7 @@ def test_the_embedded_sqlite_database_migrates_both_ways(tmp_path: Path) -> None
         assert set(inspect(engine).get_table_names()) - {"alembic_version"} == set()
     finally:
         engine.dispose()
-    db.dispose_engines()
+    db.dispose_engines(close=True)
 
 
 def test_serving_refuses_an_unmigrated_postgres(empty_database: str) -> None:

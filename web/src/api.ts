@@ -1,6 +1,6 @@
 // The one place the page talks to the REST API. The key travels only in the Authorization
 // header, never in a URL, so downloads are fetched here and saved as Blobs.
-import type { AnalysisSummary, ErrorBody, Frame, Job, Page } from "./types";
+import type { AnalysisSummary, ErrorBody, Frame, FramePage, Job, JobPage } from "./types";
 
 /** An API answer that was not a success, or no answer at all (status 0, code network_error). */
 export class ApiError extends Error {
@@ -80,10 +80,10 @@ export class ApiClient {
     return (await (await this.request(path, init)).json()) as T;
   }
 
-  listJobs(limit = 50, cursor: string | null = null): Promise<Page<Job>> {
+  listJobs(limit = 50, cursor: string | null = null): Promise<JobPage> {
     const query = new URLSearchParams({ limit: String(limit) });
     if (cursor) query.set("cursor", cursor);
-    return this.json<Page<Job>>(`/v1/jobs?${query}`);
+    return this.json<JobPage>(`/v1/jobs?${query}`);
   }
 
   getJob(id: string): Promise<Job> {
@@ -103,7 +103,7 @@ export class ApiClient {
       const query = new URLSearchParams({ limit: "1000" });
       if (cursor) query.set("cursor", cursor);
       if (participant) query.set("participant", participant);
-      const page: Page<Frame> = await this.json<Page<Frame>>(`/v1/jobs/${encodeURIComponent(id)}/frames?${query}`);
+      const page: FramePage = await this.json<FramePage>(`/v1/jobs/${encodeURIComponent(id)}/frames?${query}`);
       frames.push(...page.items);
       onPage?.(frames.length);
       cursor = page.next_cursor;
