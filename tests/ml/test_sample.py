@@ -3,7 +3,6 @@ command analyses, and rebuilt byte for byte by samples/build.py from its source 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -47,10 +46,14 @@ def test_the_readme_first_command_works_without_shared_data(sample_video: Path, 
 
 
 def test_build_script_rebuilds_the_sample_exactly(videos_dir: Path, sample_video: Path, tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("sample_build", REPO / "samples" / "build.py")
-    assert spec and spec.loader
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
+    """Run as the docstring of samples/build.py says, in a process of its own: an ONNX Runtime
+    session run earlier in the same process changes the bytes x264 writes (measured; denormal
+    handling in numpy is unchanged by it, so the cause lies inside the native libraries)."""
     rebuilt = tmp_path / "session.mp4"
-    build.build(videos_dir / "liveportrait_driving_d6.mp4", rebuilt)
+    source = videos_dir / "liveportrait_driving_d6.mp4"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "samples" / "build.py"), str(source), "--out", str(rebuilt)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
     assert rebuilt.read_bytes() == sample_video.read_bytes()
