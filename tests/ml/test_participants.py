@@ -18,7 +18,7 @@ from ml.participants import FaceObservation, track_participants
 from ml.pipeline import analyze_file, analyze_samples
 from ml.schema import Analysis
 from ml.transcript import parse_transcript
-from tests.service.services import run_cli
+from tests.services import run_cli
 
 
 def _analyse(path: Path, classifier: EmotionClassifier, cues: list[dict[str, object]] | None = None) -> Analysis:

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from emotrace.db import session_scope
 from emotrace.models import ApiKey
 from emotrace.settings import Settings
-from tests.service.services import run_cli
+from tests.services import run_cli
 
 KEY_LINE = re.compile(r"^et_[A-Za-z0-9_-]{40,}$")
 

@@ -19,9 +19,9 @@ from emotrace.queue import CeleryQueue
 from emotrace.ratelimit import MemoryRateLimiter
 from emotrace.settings import Settings
 from emotrace.storage import LocalStore
-from tests.service.services import WorkerPool, new_key, wait_for_job
-from tests.service.test_api import assert_error, upload
-from tests.service.test_bad_inputs import GOOD
+from tests.api.test_api import assert_error, upload
+from tests.api.test_bad_inputs import GOOD
+from tests.services import WorkerPool, new_key, wait_for_job
 
 ClientFactory = Callable[..., httpx.Client]
 CLIENT_LOGGERS = ("httpx", "httpcore")

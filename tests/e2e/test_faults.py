@@ -3,7 +3,7 @@ API is killed with uploads and polls in flight, and twenty jobs arrive at once f
 
 No job may be lost or stuck, every sampled frame must be stored exactly once (the results equal
 `emotrace analyze` on the same file), and clients must see retriable errors (503, a dropped
-connection), never a 500 or wrong data. The crash tests run on a private stack (tests/service/
+connection), never a 500 or wrong data. The crash tests run on a private stack (tests/e2e/
 faults.py) so the machine's own Postgres and Redis are never restarted.
 """
 
@@ -24,7 +24,8 @@ import pytest
 
 from emotrace.settings import Settings
 from emotrace.storage import LocalStore
-from tests.service.faults import (
+from tests.api.test_api import upload
+from tests.e2e.faults import (
     PrivatePostgres,
     PrivateRedis,
     Processes,
@@ -32,9 +33,8 @@ from tests.service.faults import (
     start_beat,
     start_worker,
 )
-from tests.service.services import WorkerPool, free_port, new_key, run_cli, settings_from_env, wait_for_job
-from tests.service.test_api import upload
-from tests.service.test_jobs_e2e import all_frames, analyze_cli
+from tests.e2e.test_jobs_e2e import all_frames, analyze_cli
+from tests.services import WorkerPool, free_port, new_key, run_cli, settings_from_env, wait_for_job
 from worker import chunks
 
 ClientFactory = Callable[..., httpx.Client]

@@ -23,7 +23,7 @@ import httpx
 import psycopg
 import redis
 
-from tests.service.services import REPO, celery_worker_command, emotrace_command, free_port
+from tests.services import REPO, celery_worker_command, emotrace_command, free_port
 
 START_TIMEOUT_S = 60.0
 

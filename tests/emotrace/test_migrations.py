@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, inspect
 from emotrace import db
 from emotrace.models import Base
 from emotrace.settings import Settings
-from tests.service.services import create_database, database_url_for, drop_database, run_cli
+from tests.services import create_database, database_url_for, drop_database, run_cli
 
 TABLES = {"client", "api_key", "job", "chunk", "frame_emotion", "frame_face", "job_summary"}
 

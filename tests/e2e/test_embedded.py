@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from emotrace.cli import sign_in_url
-from tests.service.services import run_cli, serve_process, wait_for_job
-from tests.service.test_api import upload
+from tests.api.test_api import upload
+from tests.services import run_cli, serve_process, wait_for_job
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from emotrace.queue import CeleryQueue
 from emotrace.settings import Settings
 from emotrace.storage import LocalStore, recording_key
 from ml.schema import Frame
-from tests.service.services import WorkerPool, new_key, wait_for_job
-from tests.service.test_api import assert_error, upload
-from tests.service.test_jobs_e2e import row_counts, running_job, wait_until_idle
+from tests.api.test_api import assert_error, upload
+from tests.e2e.test_jobs_e2e import row_counts, running_job, wait_until_idle
+from tests.services import WorkerPool, new_key, wait_for_job
 from worker import chunks
 
 ClientFactory = Callable[..., httpx.Client]

@@ -12,9 +12,9 @@ import pytest
 
 from bench.calls import SpeakerView
 from emotrace.settings import Settings
-from tests.service.services import WorkerPool, wait_for_job
-from tests.service.test_api import assert_error, upload
-from tests.service.test_jobs_e2e import ClientFactory, all_frames, analyze_cli
+from tests.api.test_api import assert_error, upload
+from tests.e2e.test_jobs_e2e import ClientFactory, all_frames, analyze_cli
+from tests.services import WorkerPool, wait_for_job
 
 
 def _participant_frames(client: httpx.Client, job_id: str, participant: str) -> list[dict[str, Any]]:

@@ -27,8 +27,8 @@ from emotrace.queue import SWEEP_TASK
 from emotrace.settings import Settings
 from emotrace.storage import LocalStore, recording_key
 from ml.video import probe
-from tests.service.services import WEBHOOK_SECRET, WorkerPool, run_cli, wait_for_job
-from tests.service.test_api import upload
+from tests.api.test_api import upload
+from tests.services import WEBHOOK_SECRET, WorkerPool, run_cli, wait_for_job
 
 ClientFactory = Callable[..., httpx.Client]
 

@@ -36,7 +36,7 @@ from emotrace.queue import QUEUES, CeleryQueue
 from emotrace.settings import Settings
 from emotrace.storage import LocalStore
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get("EMOTRACE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE_URL = os.environ.get("EMOTRACE_TEST_REDIS", "redis://127.0.0.1:6379").rstrip("/")
 WEBHOOK_SECRET = "test-webhook-" + uuid.uuid4().hex

@@ -27,7 +27,7 @@ from emotrace.ratelimit import MemoryRateLimiter
 from emotrace.settings import Settings
 from emotrace.storage import LocalStore
 from ml.report import CSV_HEADER
-from tests.service.services import (
+from tests.services import (
     PG_ADMIN_URL,
     WorkerPool,
     create_database,
