@@ -22,19 +22,22 @@ from typing import Any
 import httpx
 import pytest
 
+from emotrace.devstack import (
+    Processes,
+    celery_worker_command,
+    create_database,
+    database_url_for,
+    free_port,
+    run_cli,
+    start_api,
+    start_beat,
+)
 from emotrace.settings import Settings
 from emotrace.storage import LocalStore
 from tests.api.test_api import upload
-from tests.e2e.faults import (
-    PrivatePostgres,
-    PrivateRedis,
-    Processes,
-    start_api,
-    start_beat,
-    start_worker,
-)
+from tests.e2e.faults import PrivatePostgres, PrivateRedis
 from tests.e2e.test_jobs_e2e import all_frames, analyze_cli
-from tests.services import WorkerPool, free_port, new_key, run_cli, settings_from_env, wait_for_job
+from tests.services import new_key, settings_from_env, wait_for_job
 from worker import chunks
 
 ClientFactory = Callable[..., httpx.Client]
@@ -64,7 +67,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     redis_server = PrivateRedis().start()
     processes: Processes | None = None
     try:
-        database_url = postgres.create_database("emotrace")
+        database_url = database_url_for(postgres.url, create_database(postgres.url, "emotrace"))
         env = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -87,7 +90,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         port = free_port()
         url = start_api(processes, port)
         for name in ("w1", "w2"):
-            start_worker(processes, name)
+            processes.start(name, celery_worker_command(name))
         start_beat(processes, home / "beat-schedule")
         yield Stack(postgres, redis_server, processes, settings_from_env(env), port, url)
     finally:
@@ -273,7 +276,7 @@ def test_api_killed_with_uploads_and_polls_in_flight(
 
 def test_twenty_jobs_from_four_clients_at_once(
     make_client: ClientFactory,
-    workers: WorkerPool,
+    workers: Processes,
     short_clip: Path,
     tmp_path: Path,
 ) -> None:

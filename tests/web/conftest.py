@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from emotrace.devstack import Processes
 from emotrace.settings import Settings
 from tests import services
 from tests.recordings import cut_copy, faststart_copy
@@ -107,7 +108,7 @@ def cut_recording(videos_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture(scope="session")
-def base_url(api_url: str, workers: services.WorkerPool) -> str:
+def base_url(api_url: str, workers: Processes) -> str:
     """The API serving the page, with real Celery workers behind it (tests/services.py)."""
     return api_url
 
