@@ -1,7 +1,7 @@
 """SQLAlchemy tables: client, api_key, job, chunk, frame_emotion, frame_face, job_summary.
 
 The schema itself is owned by Alembic (``migrations/``); these classes must match it, which
-``tests/service/test_migrations.py`` checks by autogenerate-comparing them with a migrated
+``tests/emotrace/test_migrations.py`` checks by autogenerate-comparing them with a migrated
 database. Types are chosen to work on Postgres and on the embedded SQLite alike.
 """
 

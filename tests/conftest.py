@@ -1,7 +1,8 @@
 """Fixtures every suite uses. Suite-specific fixtures live in the suite's own conftest.py.
 
-The running service (``tests/service/services.py``: Postgres, Redis, Celery workers, the API) is
-registered here, once, so the service and web suites share one stack per run.
+The running service (``tests/services.py``: Postgres, Redis, Celery workers, the API) is
+registered here, once, so the kernel, API, worker, end-to-end and web suites share one stack per
+run; so are the shared clips those suites upload (bad inputs live in tests/corpus).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.calls import calls_dir, gallery_2x2, gallery_3x3, speaker_view  # noqa: F401  (shared fixtures)
-from tests.service.services import (  # noqa: F401  (fixtures, registered once for every suite)
+from tests.services import (  # noqa: F401  (fixtures, registered once for every suite)
     api_url,
     database_url,
     idle_queue_settings,
@@ -28,6 +29,9 @@ SHARED = Path(__import__("os").environ.get("EMOTRACE_SHARED_DIR", REPO.parent / 
 
 
 SAMPLE_VIDEO = REPO / "samples" / "session.mp4"
+SHORT_CLIP = "pyfeat_single_face.mp4"  # 2.4 s: one chunk, cheap
+TWO_CHUNK_CLIP = "liveportrait_driving_d3.mp4"  # 11.8 s: two 10-s chunks
+LONG_CLIP = "liveportrait_driving_d6.mp4"  # 33.6 s: four 10-s chunks
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +63,18 @@ def ferplus_dir(shared_dir: Path) -> Path:
     if not (path / "fer2013new.csv").is_file():
         pytest.skip(f"no FER+ data at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def short_clip(videos_dir: Path) -> Path:
+    return videos_dir / SHORT_CLIP
+
+
+@pytest.fixture(scope="session")
+def two_chunk_clip(videos_dir: Path) -> Path:
+    return videos_dir / TWO_CHUNK_CLIP
+
+
+@pytest.fixture(scope="session")
+def long_clip(videos_dir: Path) -> Path:
+    return videos_dir / LONG_CLIP

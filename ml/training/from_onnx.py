@@ -5,7 +5,7 @@ not a Keras checkpoint (runs/ is not committed). tf2onnx folded every BatchNorm 
 convolution before it (kernel scaled, shift as a bias), which is the same shape of data as the
 folded-BN ImageNet arrays: each kernel goes back to Keras layout and each BatchNorm becomes the
 affine shift gamma=1, beta=bias, mean=0, var=1-eps. The result computes the exported function
-(``tests/model/test_from_onnx.py`` checks the probabilities) and fine-tunes like any checkpoint
+(``tests/ml/training/test_recipe.py`` checks the probabilities) and fine-tunes like any checkpoint
 after :func:`ml.training.model.calibrate_batchnorm`.
 
     python -m ml.training.from_onnx ml/weights/emotion.onnx runs/emotion-v1.weights.h5

@@ -4,7 +4,7 @@
 
 The files are committed; this script documents how each was made and rebuilds them. Every file
 derives from a synthetic clip encoded here (moving gradient, 160x120, 25 fps, 4 s, H.264), so the
-corpus needs no shared data. tests/service/test_bad_inputs.py holds what each must produce.
+corpus needs no shared data. tests/api/test_bad_inputs.py holds what each must produce.
 """
 
 from __future__ import annotations

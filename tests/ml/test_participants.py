@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from bench.calls import Gallery, SpeakerView
+from emotrace.devstack import run_cli
 from ml.classifier import EmotionClassifier
 from ml.participants import FaceObservation, track_participants
 from ml.pipeline import analyze_file, analyze_samples
 from ml.schema import Analysis
 from ml.transcript import parse_transcript
-from tests.service.services import run_cli
 
 
 def _analyse(path: Path, classifier: EmotionClassifier, cues: list[dict[str, object]] | None = None) -> Analysis:

@@ -1,5 +1,5 @@
 """Fixtures for driving the page: Debian's Chromium through Python Playwright, against the real
-service started by tests/service/services.py (Postgres, Redis, Celery workers, the API).
+service started by tests/services.py (Postgres, Redis, Celery workers, the API).
 
 The browser is the system one (/usr/bin/chromium, `apt-get install chromium`); nothing is
 downloaded. Without it the page tests skip with that reason.
@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from emotrace.devstack import Processes
 from emotrace.settings import Settings
+from tests import services
 from tests.recordings import cut_copy, faststart_copy
-from tests.service import services
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Playwright
@@ -107,8 +108,8 @@ def cut_recording(videos_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture(scope="session")
-def base_url(api_url: str, workers: services.WorkerPool) -> str:
-    """The API serving the page, with real Celery workers behind it (tests/service/services.py)."""
+def base_url(api_url: str, workers: Processes) -> str:
+    """The API serving the page, with real Celery workers behind it (tests/services.py)."""
     return api_url
 
 

@@ -17,7 +17,7 @@ from api.server import serve_in_thread
 from emotrace.queue import CeleryQueue
 from emotrace.settings import Settings
 from emotrace.storage import LocalStore, recording_key
-from tests.service.test_api import upload
+from tests.api.test_api import upload
 
 pytest.importorskip("playwright.sync_api", reason="the web tests need the `dev` extra (Python Playwright)")
 from playwright.sync_api import Page, expect

@@ -15,13 +15,14 @@ import pytest
 
 from api.app import create_app
 from api.server import serve_in_thread
+from emotrace.devstack import Processes
 from emotrace.queue import CeleryQueue
 from emotrace.ratelimit import MemoryRateLimiter
 from emotrace.settings import Settings
 from emotrace.storage import LocalStore
-from tests.service.services import WorkerPool, new_key, wait_for_job
-from tests.service.test_api import assert_error, upload
-from tests.service.test_bad_inputs import GOOD
+from tests.api.test_api import assert_error, upload
+from tests.api.test_bad_inputs import GOOD
+from tests.services import new_key, wait_for_job
 
 ClientFactory = Callable[..., httpx.Client]
 CLIENT_LOGGERS = ("httpx", "httpcore")
@@ -35,7 +36,7 @@ def test_memory_limiter_allows_a_burst_then_the_rate() -> None:
     assert limiter.acquire("b") == 0.0  # buckets are per client
 
 
-def test_job_creation_is_rate_limited_per_client(settings: Settings, workers: WorkerPool) -> None:
+def test_job_creation_is_rate_limited_per_client(settings: Settings, workers: Processes) -> None:
     """A client over its burst gets 429 with Retry-After and no job; other clients and replays
     of an accepted POST (same Idempotency-Key) are unaffected."""
     strict = settings.model_copy(update={"post_burst": 2, "post_rate_per_minute": 1})
@@ -95,7 +96,7 @@ def api_logs() -> Iterator[_Capture]:
 
 def test_logs_never_contain_client_data(
     make_client: ClientFactory,
-    workers: WorkerPool,
+    workers: Processes,
     service_home: Path,
     api_logs: _Capture,
     tmp_path: Path,

@@ -22,13 +22,14 @@ from sqlalchemy import func, select
 
 from emotrace import jobs, keys, webhooks
 from emotrace.db import get_engine, session_scope
+from emotrace.devstack import Processes, run_cli
 from emotrace.models import Chunk, ChunkStatus, FrameEmotion, Job, JobStatus, JobSummary
 from emotrace.queue import SWEEP_TASK
 from emotrace.settings import Settings
 from emotrace.storage import LocalStore, recording_key
 from ml.video import probe
-from tests.service.services import WEBHOOK_SECRET, WorkerPool, run_cli, wait_for_job
-from tests.service.test_api import upload
+from tests.api.test_api import upload
+from tests.services import WEBHOOK_SECRET, wait_for_job
 
 ClientFactory = Callable[..., httpx.Client]
 
@@ -93,7 +94,7 @@ def wait_until_deleted(settings: Settings, job_id: str, timeout_s: float = 10.0)
 
 def test_two_workers_give_the_result_of_emotrace_analyze(
     make_client: ClientFactory,
-    workers: WorkerPool,
+    workers: Processes,
     settings: Settings,
     service_env: dict[str, str],
     long_clip: Path,
@@ -142,7 +143,7 @@ def test_two_workers_give_the_result_of_emotrace_analyze(
 
 
 def test_delete_removes_the_recording_and_every_result(
-    make_client: ClientFactory, workers: WorkerPool, settings: Settings, short_clip: Path
+    make_client: ClientFactory, workers: Processes, settings: Settings, short_clip: Path
 ) -> None:
     client = make_client()
     job_id = upload(client, short_clip, retain_video="true").json()["id"]
@@ -187,7 +188,7 @@ def running_job(client: httpx.Client, clip: Path) -> str:
 
 def test_deleting_a_running_job_cancels_it(
     make_client: ClientFactory,
-    workers: WorkerPool,
+    workers: Processes,
     settings: Settings,
     long_clip: Path,
     short_clip: Path,
@@ -206,7 +207,7 @@ def test_deleting_a_running_job_cancels_it(
 
 def test_a_killed_worker_loses_no_frames_and_adds_none(
     make_client: ClientFactory,
-    workers: WorkerPool,
+    workers: Processes,
     settings: Settings,
     service_env: dict[str, str],
     long_clip: Path,
@@ -233,7 +234,7 @@ def test_a_killed_worker_loses_no_frames_and_adds_none(
 
 
 def test_a_chunk_that_kills_its_worker_every_time_fails_only_its_job(
-    make_client: ClientFactory, workers: WorkerPool, settings: Settings, long_clip: Path, short_clip: Path
+    make_client: ClientFactory, workers: Processes, settings: Settings, long_clip: Path, short_clip: Path
 ) -> None:
     """Chunk 1's worker is killed on every attempt (as a recording that crashes the decoder would):
     after EMOTRACE_MAX_CHUNK_ATTEMPTS leases the job fails with chunk_failed, and another client's
@@ -300,7 +301,7 @@ def callback_url() -> Iterator[str]:
 
 
 def test_completion_callback_is_signed(
-    make_client: ClientFactory, workers: WorkerPool, short_clip: Path, callback_url: str
+    make_client: ClientFactory, workers: Processes, short_clip: Path, callback_url: str
 ) -> None:
     client = make_client()
     job_id = upload(client, short_clip, callback_url=callback_url, external_id="cb-1").json()["id"]
@@ -315,7 +316,7 @@ def test_completion_callback_is_signed(
 
 
 def test_the_sweep_submits_a_job_the_broker_never_got(
-    make_client: ClientFactory, workers: WorkerPool, settings: Settings, short_clip: Path, redis_url: str
+    make_client: ClientFactory, workers: Processes, settings: Settings, short_clip: Path, redis_url: str
 ) -> None:
     """A job committed while Redis was down: no message exists, only the row. The periodic sweep
     (run here once, through a worker) finds it and the job completes."""
@@ -346,7 +347,7 @@ def test_the_sweep_submits_a_job_the_broker_never_got(
     assert wait_for_job(client, str(job_id))["status"] == "succeeded"
 
 
-def test_worker_processes_yield_the_cpu_to_the_api(workers: WorkerPool, settings: Settings) -> None:
+def test_worker_processes_yield_the_cpu_to_the_api(workers: Processes, settings: Settings) -> None:
     """The prefork children that run chunks are niced (EMOTRACE_WORKER_NICE), the API is not."""
     for process in workers.processes.values():
         children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()

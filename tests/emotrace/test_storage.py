@@ -16,7 +16,7 @@ from api.app import create_app
 from api.server import serve_in_thread
 from emotrace.settings import Settings
 from emotrace.storage import LocalStore, S3Store, recording_key
-from tests.service.services import new_key, wait_for_job
+from tests.services import new_key, wait_for_job
 from worker.embedded import EmbeddedQueue
 
 

@@ -10,9 +10,9 @@ import httpx
 from sqlalchemy import select, text
 
 from emotrace.db import session_scope
+from emotrace.devstack import run_cli
 from emotrace.models import ApiKey
 from emotrace.settings import Settings
-from tests.service.services import run_cli
 
 KEY_LINE = re.compile(r"^et_[A-Za-z0-9_-]{40,}$")
 

@@ -20,7 +20,7 @@ from api.server import serve_in_thread
 from emotrace.queue import CeleryQueue
 from emotrace.settings import Settings
 from emotrace.storage import LocalStore
-from tests.service.services import new_key
+from tests.services import new_key
 
 EXAMPLES_PER_OPERATION = 100
 # "Schema-valid data is accepted": no OpenAPI type says "a video file", so schema-valid bytes

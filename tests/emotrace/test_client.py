@@ -22,20 +22,13 @@ from api.server import serve_in_thread
 from emotrace import keys
 from emotrace.client import ApiError, Client, Job, JobFailed, retry_after_seconds
 from emotrace.db import get_engine, session_scope
+from emotrace.devstack import Processes, create_database, database_url_for, drop_database, run_cli
 from emotrace.queue import CeleryQueue
 from emotrace.ratelimit import MemoryRateLimiter
 from emotrace.settings import Settings
 from emotrace.storage import LocalStore
 from ml.report import CSV_HEADER
-from tests.service.services import (
-    PG_ADMIN_URL,
-    WorkerPool,
-    create_database,
-    database_url_for,
-    drop_database,
-    new_key,
-    run_cli,
-)
+from tests.services import PG_ADMIN_URL, new_key
 
 TRANSCRIPT = """WEBVTT
 
@@ -88,7 +81,7 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
 
 
 def test_client_runs_a_job_through_every_call(
-    api_url: str, workers: WorkerPool, settings: Settings, sample_video: Path, tmp_path: Path
+    api_url: str, workers: Processes, settings: Settings, sample_video: Path, tmp_path: Path
 ) -> None:
     transcript = tmp_path / "session.vtt"
     transcript.write_text(TRANSCRIPT)
@@ -162,7 +155,7 @@ def test_api_errors_are_raised_with_their_code_and_never_retried(
 
 
 def test_a_rate_limited_submit_is_retried_after_retry_after_with_the_same_key(
-    settings: Settings, workers: WorkerPool, sample_video: Path
+    settings: Settings, workers: Processes, sample_video: Path
 ) -> None:
     """The bucket is emptied just before the upload and refills one token per 4 s: the first
     attempt is refused (429, Retry-After 4, or 3 on a machine slow enough to take a second
@@ -193,15 +186,15 @@ def lockable_database(idle_queue_settings: Settings) -> Iterator[tuple[Settings,
     """A database of its own (migrated), that a test may lock against new connections; its
     jobs go to a broker no worker reads, since the workers serve the session's database."""
     settings = idle_queue_settings
-    name = create_database("emotrace_lock")
-    url = database_url_for(name)
+    name = create_database(PG_ADMIN_URL, "emotrace_lock")
+    url = database_url_for(PG_ADMIN_URL, name)
     try:
         result = run_cli("migrate", env={**os.environ, "DATABASE_URL": url, "EMOTRACE_HOME": str(settings.home)})
         assert result.returncode == 0, result.stderr
         yield settings.model_copy(update={"database_url": url}), name
     finally:
         get_engine(settings.model_copy(update={"database_url": url})).dispose()
-        drop_database(name)
+        drop_database(PG_ADMIN_URL, name)
 
 
 def _lock_out(name: str, locked: bool) -> None:
@@ -243,7 +236,7 @@ def test_requests_are_retried_after_a_503_from_a_lost_database(
 
 
 def test_wait_raises_for_a_job_that_ended_without_results(
-    api_url: str, workers: WorkerPool, settings: Settings, sample_video: Path
+    api_url: str, workers: Processes, settings: Settings, sample_video: Path
 ) -> None:
     with Client(api_url, new_key(settings)) as api:
         job = api.submit(sample_video)

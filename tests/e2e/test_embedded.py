@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from emotrace.cli import sign_in_url
-from tests.service.services import run_cli, serve_process, wait_for_job
-from tests.service.test_api import upload
+from emotrace.devstack import run_cli, serving
+from tests.api.test_api import upload
+from tests.services import wait_for_job
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def embedded_env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def embedded_server(embedded_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    with serve_process(embedded_env, tmp_path / "serve.log") as url:
+    with serving(embedded_env, tmp_path / "serve.log") as url:
         yield url
 
 
@@ -64,7 +65,7 @@ def test_first_start_makes_a_key_and_prints_a_sign_in_link_once(
     """`emotrace serve` on an empty home: one key, shown once as a sign-in link (the key in the
     fragment), stored as a digest; `emotrace submit` with it returns `emotrace analyze`'s JSON."""
     first_log = tmp_path / "first.log"
-    with serve_process(embedded_env, first_log) as url:
+    with serving(embedded_env, first_log) as url:
         links = SIGN_IN_LINK.findall(first_log.read_text())
         assert len(links) == 1, first_log.read_text()
         port, key = links[0]
@@ -112,7 +113,7 @@ def test_first_start_makes_a_key_and_prints_a_sign_in_link_once(
     assert key.encode() not in database and key[12:].encode() not in database
 
     again_log = tmp_path / "again.log"
-    with serve_process(embedded_env, again_log):
+    with serving(embedded_env, again_log):
         pass
     assert "#key=" not in again_log.read_text()
     assert len(run_cli("keys", "list", env=embedded_env).stdout.strip().splitlines()) == 1

@@ -20,7 +20,7 @@ from ml.training.degrade import CONDITIONS, degrade
 from ml.training.evaluate import evaluate_degraded
 from ml.training.folder_eval import class_of, evaluate_folder
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

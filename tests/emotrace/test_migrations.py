@@ -13,21 +13,22 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 from emotrace import db
+from emotrace.devstack import create_database, database_url_for, drop_database, run_cli
 from emotrace.models import Base
 from emotrace.settings import Settings
-from tests.service.services import create_database, database_url_for, drop_database, run_cli
+from tests.services import PG_ADMIN_URL
 
 TABLES = {"client", "api_key", "job", "chunk", "frame_emotion", "frame_face", "job_summary"}
 
 
 @pytest.fixture
 def empty_database(tmp_path: Path) -> Iterator[str]:
-    name = create_database("emotrace_migrations")
+    name = create_database(PG_ADMIN_URL, "emotrace_migrations")
     try:
-        yield database_url_for(name)
+        yield database_url_for(PG_ADMIN_URL, name)
     finally:
         db.dispose_engines(close=True)
-        drop_database(name)
+        drop_database(PG_ADMIN_URL, name)
 
 
 def tables(url: str) -> set[str]:

@@ -3,7 +3,7 @@ API is killed with uploads and polls in flight, and twenty jobs arrive at once f
 
 No job may be lost or stuck, every sampled frame must be stored exactly once (the results equal
 `emotrace analyze` on the same file), and clients must see retriable errors (503, a dropped
-connection), never a 500 or wrong data. The crash tests run on a private stack (tests/service/
+connection), never a 500 or wrong data. The crash tests run on a private stack (tests/e2e/
 faults.py) so the machine's own Postgres and Redis are never restarted.
 """
 
@@ -22,19 +22,22 @@ from typing import Any
 import httpx
 import pytest
 
-from emotrace.settings import Settings
-from emotrace.storage import LocalStore
-from tests.service.faults import (
-    PrivatePostgres,
-    PrivateRedis,
+from emotrace.devstack import (
     Processes,
+    celery_worker_command,
+    create_database,
+    database_url_for,
+    free_port,
+    run_cli,
     start_api,
     start_beat,
-    start_worker,
 )
-from tests.service.services import WorkerPool, free_port, new_key, run_cli, settings_from_env, wait_for_job
-from tests.service.test_api import upload
-from tests.service.test_jobs_e2e import all_frames, analyze_cli
+from emotrace.settings import Settings
+from emotrace.storage import LocalStore
+from tests.api.test_api import upload
+from tests.e2e.faults import PrivatePostgres, PrivateRedis
+from tests.e2e.test_jobs_e2e import all_frames, analyze_cli
+from tests.services import new_key, settings_from_env, wait_for_job
 from worker import chunks
 
 ClientFactory = Callable[..., httpx.Client]
@@ -64,7 +67,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     redis_server = PrivateRedis().start()
     processes: Processes | None = None
     try:
-        database_url = postgres.create_database("emotrace")
+        database_url = database_url_for(postgres.url, create_database(postgres.url, "emotrace"))
         env = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -87,7 +90,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         port = free_port()
         url = start_api(processes, port)
         for name in ("w1", "w2"):
-            start_worker(processes, name)
+            processes.start(name, celery_worker_command(name))
         start_beat(processes, home / "beat-schedule")
         yield Stack(postgres, redis_server, processes, settings_from_env(env), port, url)
     finally:
@@ -273,7 +276,7 @@ def test_api_killed_with_uploads_and_polls_in_flight(
 
 def test_twenty_jobs_from_four_clients_at_once(
     make_client: ClientFactory,
-    workers: WorkerPool,
+    workers: Processes,
     short_clip: Path,
     tmp_path: Path,
 ) -> None:

@@ -11,10 +11,11 @@ import httpx
 import pytest
 
 from bench.calls import SpeakerView
+from emotrace.devstack import Processes
 from emotrace.settings import Settings
-from tests.service.services import WorkerPool, wait_for_job
-from tests.service.test_api import assert_error, upload
-from tests.service.test_jobs_e2e import ClientFactory, all_frames, analyze_cli
+from tests.api.test_api import assert_error, upload
+from tests.e2e.test_jobs_e2e import ClientFactory, all_frames, analyze_cli
+from tests.services import wait_for_job
 
 
 def _participant_frames(client: httpx.Client, job_id: str, participant: str) -> list[dict[str, Any]]:
@@ -32,7 +33,7 @@ def _participant_frames(client: httpx.Client, job_id: str, participant: str) -> 
 @pytest.mark.slow
 def test_a_chunked_faces_all_job_gives_the_participants_of_the_whole_file(
     make_client: ClientFactory,
-    workers: WorkerPool,
+    workers: Processes,
     settings: Settings,
     service_env: dict[str, str],
     speaker_view: SpeakerView,
@@ -85,7 +86,7 @@ def test_a_chunked_faces_all_job_gives_the_participants_of_the_whole_file(
 
 
 def test_participant_frames_need_a_faces_all_job(
-    make_client: ClientFactory, workers: WorkerPool, short_clip: Path
+    make_client: ClientFactory, workers: Processes, short_clip: Path
 ) -> None:
     client = make_client()
     assert_error(upload(client, short_clip, faces="everyone"), 422, "invalid_parameter")

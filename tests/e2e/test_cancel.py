@@ -14,13 +14,14 @@ from api.app import create_app
 from api.server import serve_in_thread
 from emotrace import jobs
 from emotrace.db import session_scope
+from emotrace.devstack import Processes
 from emotrace.queue import CeleryQueue
 from emotrace.settings import Settings
 from emotrace.storage import LocalStore, recording_key
 from ml.schema import Frame
-from tests.service.services import WorkerPool, new_key, wait_for_job
-from tests.service.test_api import assert_error, upload
-from tests.service.test_jobs_e2e import row_counts, running_job, wait_until_idle
+from tests.api.test_api import assert_error, upload
+from tests.e2e.test_jobs_e2e import row_counts, running_job, wait_until_idle
+from tests.services import new_key, wait_for_job
 from worker import chunks
 
 ClientFactory = Callable[..., httpx.Client]
@@ -88,7 +89,7 @@ def test_only_the_owner_can_cancel(held_api: httpx.Client, make_client: ClientFa
 
 
 def test_a_finished_job_cannot_be_cancelled(
-    make_client: ClientFactory, workers: WorkerPool, sample_video: Path, settings: Settings
+    make_client: ClientFactory, workers: Processes, sample_video: Path, settings: Settings
 ) -> None:
     client = make_client()
     job_id = upload(client, sample_video).json()["id"]
@@ -101,7 +102,7 @@ def test_a_finished_job_cannot_be_cancelled(
 
 def test_cancelling_a_running_job_stops_its_workers(
     make_client: ClientFactory,
-    workers: WorkerPool,
+    workers: Processes,
     settings: Settings,
     long_clip: Path,
     sample_video: Path,

@@ -19,8 +19,8 @@ from emotrace import keys
 from emotrace.db import session_scope
 from emotrace.models import Chunk, FrameEmotion, Job
 from emotrace.settings import Settings
-from tests.service.services import wait_for_job
-from tests.service.test_api import assert_error, staged_files, upload
+from tests.api.test_api import assert_error, staged_files, upload
+from tests.services import wait_for_job
 
 ClientFactory = Callable[..., httpx.Client]
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"

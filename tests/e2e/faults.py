@@ -1,6 +1,6 @@
-"""A service stack whose parts the fault tests may break: a private PostgreSQL cluster and a
-private Redis (own ports, own data directories), the API as an `emotrace serve` subprocess,
-Celery workers and beat as subprocesses. Nothing here touches the machine's shared services.
+"""The servers the fault tests may break: a private PostgreSQL cluster and a private Redis (own
+ports, own data directories). The API, the workers and beat run on them as subprocesses started
+by ``emotrace/devstack.py``. Nothing here touches the machine's shared services.
 
 Redis runs without persistence, so a restart loses every queued message and chord counter: the
 worst case, survived only through Postgres (the sweep resends what is lost).
@@ -13,17 +13,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-import psycopg
 import redis
 
-from tests.service.services import REPO, celery_worker_command, emotrace_command, free_port
+from emotrace.devstack import free_port
 
 START_TIMEOUT_S = 60.0
 
@@ -67,11 +63,6 @@ class PrivatePostgres:
         """Stop without a checkpoint, as a crashed server or a killed container would."""
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
-    def create_database(self, name: str) -> str:
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return self.url.rsplit("/", 1)[0] + "/" + name
-
     def destroy(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):
             self.crash()
@@ -104,62 +95,3 @@ class PrivateRedis:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=10)
             self.process = None
-
-
-@dataclass
-class Processes:
-    """Subprocesses of the stack by name, each logging to ``log_dir/<name>.log``."""
-
-    env: dict[str, str]
-    log_dir: Path
-    running: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    def start(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
-        with (self.log_dir / f"{name}.log").open("ab") as log:  # the child has its own copy
-            process = subprocess.Popen(command, env=self.env, cwd=REPO, stdout=log, stderr=log)
-        self.running[name] = process
-        return process
-
-    def kill(self, name: str) -> None:
-        process = self.running.pop(name)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-
-    def stop_all(self) -> None:
-        for process in self.running.values():
-            process.send_signal(signal.SIGTERM)
-        for process in self.running.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        self.running.clear()
-
-    def log(self, name: str) -> str:
-        return (self.log_dir / f"{name}.log").read_text(errors="replace")
-
-
-def start_api(processes: Processes, port: int) -> str:
-    processes.start("api", emotrace_command("serve", "--port", str(port)))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return url
-        except httpx.TransportError:
-            pass
-        if processes.running["api"].poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the API did not start:\n" + processes.log("api")[-3000:])
-        time.sleep(0.1)
-
-
-def start_worker(processes: Processes, name: str) -> None:
-    processes.start(name, celery_worker_command(name))
-
-
-def start_beat(processes: Processes, schedule: Path) -> None:
-    processes.start(
-        "beat",
-        [sys.executable, "-m", "celery", "-A", "worker.app", "beat", "--schedule", str(schedule), "--loglevel=INFO"],
-    )
