@@ -24,7 +24,7 @@ TARGET_RATIO = 1.2
 _CHILD = """
 import resource, sys
 from pathlib import Path
-from emotrace.analyze import run_analyze
+from emotrace.cli.analyze import run_analyze
 code = run_analyze(Path(sys.argv[1]), json_out=Path(sys.argv[2]))
 print("PEAK_RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 sys.exit(code)

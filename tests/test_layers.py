@@ -22,7 +22,7 @@ FORBIDDEN = {
 }
 # `emotrace serve` and `emotrace worker` start the processes; their imports stay inside those
 # commands, so importing the CLI (or the kernel) never loads the API or the worker.
-IMPORTS_IN_COMMANDS_ONLY = {"emotrace/cli.py"}
+IMPORTS_IN_COMMANDS_ONLY = {"emotrace/cli/app.py"}
 
 
 def imported(node: ast.AST, *, in_functions: bool = True) -> set[str]:

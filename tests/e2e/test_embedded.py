@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from emotrace.cli import sign_in_url
+from emotrace.cli.app import sign_in_url
 from emotrace.devstack import run_cli, serving
 from tests.api.test_api import upload
 from tests.services import wait_for_job

@@ -18,14 +18,11 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
+from emotrace.cli.exits import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 from emotrace.client import ApiError, Client, Job, JobFailed
 
 if TYPE_CHECKING:
     from ml.schema import Analysis
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_BAD_INPUT = 2
 
 
 def _progress(console: Console) -> Progress:

@@ -1,7 +1,6 @@
-"""The ``emotrace`` command: argument parsing and output only; the work lives elsewhere.
-
-Exit codes (defined here once, for every command): 0 success, 1 unexpected failure, 2 bad input
-(a one-line message on stderr).
+"""The ``emotrace`` command's arguments: each command parses its options and hands the work to
+the module that does it (``emotrace.cli.analyze``, ``emotrace.cli.submit``, the kernel, ``ml``).
+Exit codes are in :mod:`emotrace.cli.exits`.
 """
 
 from __future__ import annotations
@@ -18,9 +17,7 @@ if TYPE_CHECKING:
 
     from emotrace.settings import Settings
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_BAD_INPUT = 2
+from emotrace.cli.exits import EXIT_BAD_INPUT, EXIT_FAILURE
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Facial-emotion timelines for recorded video calls.")
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API clients and their keys.")
@@ -47,7 +44,7 @@ def analyze(
     ),
 ) -> None:
     """Analyse one recording on this machine, no services needed."""
-    from emotrace.analyze import run_analyze
+    from emotrace.cli.analyze import run_analyze
 
     raise typer.Exit(
         run_analyze(
@@ -82,7 +79,7 @@ def submit(
     csv_out: Path = typer.Option(None, "--csv", help="wait, then write per-frame emotions as CSV here"),
 ) -> None:
     """Analyse a recording on a running emotrace service; prints the job id."""
-    from emotrace.submit import run_submit
+    from emotrace.cli.submit import run_submit
 
     raise typer.Exit(
         run_submit(
@@ -350,7 +347,3 @@ def keys_revoke(key_id: str = typer.Argument(..., help="the id shown by `emotrac
     except EmotraceError as exc:
         raise _fail(exc, EXIT_BAD_INPUT) from exc
     typer.echo(f"revoked {info.id} ({info.client})", err=True)
-
-
-if __name__ == "__main__":
-    app()

@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from emotrace.cli import EXIT_BAD_INPUT, EXIT_OK
+from emotrace.cli.exits import EXIT_BAD_INPUT, EXIT_OK
 from ml import EMOTIONS
 from ml.errors import TranscriptError, VideoError
 from ml.schema import Analysis
