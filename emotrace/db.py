@@ -60,11 +60,14 @@ def get_engine(settings: Settings) -> Engine:
 def dispose_engines(*, close: bool) -> None:
     """Drop the pooled connections. A forked worker child passes ``close=False``: the connections
     are its parent's, and closing them would end the parent's sessions (pools must not cross fork);
-    a process done with its databases (tests) closes them."""
+    a process done with its databases (tests) closes them.
+
+    The engines stay registered (each gets a fresh, empty pool): code that already holds one, such
+    as an app's sessionmaker, keeps using it, so a later call must still find it to close what it
+    opened since."""
     with _engines_lock:
         for engine in _engines.values():
             engine.dispose(close=close)
-        _engines.clear()
 
 
 def get_sessionmaker(settings: Settings) -> sessionmaker[Session]:
