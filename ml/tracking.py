@@ -112,6 +112,12 @@ def track_number(key: str) -> int:
     return int(key.split(".")[1])
 
 
+def colours_alike(a: np.ndarray, b: np.ndarray) -> bool:
+    """The one colour rule of a track, within a window and across its edge: a cut to another
+    face in the same place changes the hue-saturation histogram more than this."""
+    return bool(cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA) <= MAX_COLOUR_DISTANCE)
+
+
 def continued(birth: TrackEdge, ends: Iterable[TrackEdge], taken: set[str]) -> TrackEdge | None:
     """The track of the previous window that ``birth`` (a track's first face) goes on from, if any:
     seen at most ``LINK_MAX_GAP_MS`` before it, overlapping its box and alike in colour, the
@@ -128,8 +134,7 @@ def continued(birth: TrackEdge, ends: Iterable[TrackEdge], taken: set[str]) -> T
         rank = (iou, -track_number(end.key))
         if best is not None and rank <= best_rank:
             continue
-        a, b = np.asarray(birth.colours, np.float32), np.asarray(end.colours, np.float32)
-        if cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA) <= MAX_COLOUR_DISTANCE:
+        if colours_alike(np.asarray(birth.colours, np.float32), np.asarray(end.colours, np.float32)):
             best, best_rank = end, rank
     return best
 
@@ -215,8 +220,7 @@ class FaceTracks:
                 break
             if i in matched or j in taken:
                 continue
-            distance = cv2.compareHist(colours[i], live[j].colours, cv2.HISTCMP_BHATTACHARYYA)
-            if distance <= MAX_COLOUR_DISTANCE:
+            if colours_alike(colours[i], live[j].colours):
                 matched[i] = live[j]
                 taken.add(j)
         result = []
