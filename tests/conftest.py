@@ -66,6 +66,15 @@ def ferplus_dir(shared_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def taiwanese_dir(shared_dir: Path) -> Path:
+    """The cross-domain evaluation set: scored, never trained, calibrated or tuned on."""
+    path = shared_dir / "data" / "taiwanese_posed"
+    if not path.is_dir():
+        pytest.skip(f"no cross-domain set at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
 def short_clip(videos_dir: Path) -> Path:
     return videos_dir / SHORT_CLIP
 

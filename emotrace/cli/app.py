@@ -108,14 +108,20 @@ def train(
     out: str = typer.Option("runs/emotion", help="run directory (one folder per stage; rerun to resume)"),
     export_dir: str = typer.Option(None, help="where the serving ONNX model goes (default: the shipped ml/weights)"),
     init_from: str = typer.Option(None, help="skip stage 1: fine-tune this network (.onnx export or .keras)"),
-    stage1_epochs: int = typer.Option(14, help="FER+ training from ImageNet"),
-    stage2_epochs: int = typer.Option(0, help="fine-tuning for call conditions and rare classes (0: none)"),
+    stage1_epochs: int = typer.Option(14, help="FER+ training from ImageNet, FER-like augmentation"),
+    calls_epochs: int = typer.Option(
+        0, help="experiment: also train a network with call-condition augmentation, export the ensemble"
+    ),
+    stage2_epochs: int = typer.Option(
+        0, help="experiment: fine-tune stage 1 for call conditions (not with --calls-epochs)"
+    ),
     resolution: int = typer.Option(96, help="backbone input size; faces are upsampled from 48x48"),
     seed: int = typer.Option(1234),
 ) -> None:
     """Train the emotion model to the shipped weights (needs the `train` extra).
 
-    Stage 1 gives the shipped model; stage 2 is an experiment (ml/training/recipe.py).
+    Stage 1 gives the shipped model; the calls ensemble and stage 2 are experiments
+    (ml/training/recipe.py).
     Rerunning the same command after an interruption resumes
     from the last finished epoch of the unfinished stage.
     """
@@ -131,7 +137,17 @@ def train(
         seed=seed,
         export_dir=export_dir or str(WEIGHTS_DIR),
     )
-    run_recipe(base, stage1_epochs=stage1_epochs, stage2_epochs=stage2_epochs, init_from=init_from)
+    try:
+        run_recipe(
+            base,
+            stage1_epochs=stage1_epochs,
+            calls_epochs=calls_epochs,
+            stage2_epochs=stage2_epochs,
+            init_from=init_from,
+        )
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILURE) from exc
 
 
 @app.command()

@@ -20,9 +20,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from ml.training.model import backbone_of, build_emotion_model
+from ml.training.model import backbone_of, build_emotion_model, member_name
 
 _LAYER = re.compile(r"/([A-Za-z0-9_]+?)_1/(?:convolution|depthwise)")
+_MEMBER_SCOPE = re.compile(r"/member_\d+_1/")
 
 
 def _onnx_constants(graph: object) -> dict[str, np.ndarray]:
@@ -60,18 +61,36 @@ def _bias_after(graph: object, output: str, constants: dict[str, np.ndarray]) ->
     return (scale if scale is not None else np.ones_like(shift)), shift
 
 
-def load_onnx_weights(model: keras.Model, onnx_path: Path) -> int:
+def _in_member(node: object, member: int | None) -> bool:
+    """Whether ``node`` (a Conv or MatMul) uses the weights of ensemble member ``member``.
+
+    tf2onnx keeps the Keras scope (``.../member_0_1/...``) in node and constant names. The weight's
+    name decides where it has one: the export merges computations the members share (their
+    identical preprocessing), so a member's first convolution may carry another member's node
+    name. Folded constants (``const_fold_opt__N``) have none; then the node's name decides.
+    With ``member`` None, every node belongs."""
+    if member is None:
+        return True
+    weight = node.input[1]  # type: ignore[attr-defined]
+    owner = weight if _MEMBER_SCOPE.search(weight) else node.name  # type: ignore[attr-defined]
+    return f"/{member_name(member)}_1/" in owner
+
+
+def load_onnx_weights(model: keras.Model, onnx_path: Path, member: int | None = None) -> int:
     """Set ``model`` (from :func:`build_emotion_model`) to the ONNX export's weights; returns the
-    number of convolution layers set. The export runs the network twice (flip averaging), sharing
-    weights, so the first occurrence of each layer is used."""
+    number of convolution layers set. The export may run the network twice (flip averaging),
+    sharing weights, so the first occurrence of each layer is used. An ensemble export
+    (:mod:`ml.training.ensemble`) holds several networks: ``member`` picks one."""
     import onnx
 
     graph = onnx.load(str(onnx_path)).graph
+    if member is None and any(_MEMBER_SCOPE.search(node.name) for node in graph.node):
+        raise ValueError(f"{onnx_path} is an ensemble export: choose one of its members")
     constants = _onnx_constants(graph)
     backbone = backbone_of(model)
     done: set[str] = set()
     for node in graph.node:
-        if node.op_type != "Conv":
+        if node.op_type != "Conv" or not _in_member(node, member):
             continue
         match = _LAYER.search(node.name) or _LAYER.search(node.input[1])
         if match is None:
@@ -105,7 +124,9 @@ def load_onnx_weights(model: keras.Model, onnx_path: Path) -> int:
             ]
         )
         done.add(name)
-    matmul = next(n for n in graph.node if n.op_type == "MatMul" and "emotion_logits" in n.name)
+    matmul = next(
+        n for n in graph.node if n.op_type == "MatMul" and "emotion_logits" in n.name and _in_member(n, member)
+    )
     add = next(n for n in graph.node if n.op_type == "Add" and n.input[0] == matmul.output[0])
     model.get_layer("emotion_logits").set_weights(
         [constants[matmul.input[1]].astype(np.float32), constants[add.input[1]].reshape(-1).astype(np.float32)]

@@ -34,7 +34,7 @@ def build_backbone(resolution: int) -> keras.Model:
     )
 
 
-def build_emotion_model(resolution: int = 96, dropout: float = 0.2) -> keras.Model:
+def build_emotion_model(resolution: int = 96, dropout: float = 0.2, name: str = "emotion_mobilenetv2") -> keras.Model:
     """48x48x1 face in [0, 255] -> 8 logits. Softmax (and temperature) are applied by callers so
     the loss can work on logits and the export can bake calibration in."""
     face = keras.Input((INPUT_SIZE, INPUT_SIZE, 1), name="face")
@@ -44,7 +44,13 @@ def build_emotion_model(resolution: int = 96, dropout: float = 0.2) -> keras.Mod
     features = build_backbone(resolution)(x)
     x = keras.layers.Dropout(dropout, name="head_dropout")(features)
     logits = keras.layers.Dense(len(EMOTIONS), name="emotion_logits")(x)
-    return keras.Model(face, logits, name="emotion_mobilenetv2")
+    return keras.Model(face, logits, name=name)
+
+
+def member_name(index: int) -> str:
+    """The name network ``index`` carries inside an ensemble (ml.training.ensemble), which its
+    ONNX export keeps in node names."""
+    return f"member_{index}"
 
 
 def backbone_of(model: keras.Model) -> keras.Model:

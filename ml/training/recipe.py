@@ -1,48 +1,68 @@
-"""The shipped model's recipe: two training stages behind one resumable command.
+"""The shipped model's recipe behind one resumable command, and two measured alternatives.
 
-Stage 1 learns FER+ from the ImageNet initialisation with mild augmentation: the network that
-scores well on FER's own tiles. Stage 2 fine-tunes it for faces from calls and from people
-unlike FER2013's: framing from tight detector boxes to loose tiles, blur, JPEG, low resolution,
-noise and occlusion in the augmentation; square-root class balancing so that fear, disgust and
-contempt weigh in the loss; and a temperature fitted to the Valid majority labels, which is what
-the calibration error is measured against. Each stage is a directory of its own under ``out``, so
-a rerun after an interruption resumes the unfinished stage and skips a finished one.
+Stage 1 learns FER+ from the ImageNet initialisation with mild augmentation: the shipped network.
+Two experiments are kept so that their figures in ml/MODEL_CARD.md ("Recipe changes") can be
+reproduced by the same command:
+
+- ``calls_epochs`` > 0 also trains a ``calls`` network from the same start with call-condition
+  augmentation (framing from tight detector boxes to loose tiles, tilt, gamma, blur, down-then-up
+  scaling, JPEG, noise, occlusion) and exports the ensemble of both (:mod:`ml.training.ensemble`):
+  each network runs once per face, so it serves at the single network's flip-averaged cost.
+- ``stage2_epochs`` > 0 fine-tunes stage 1's network with that augmentation and square-root class
+  balancing, and exports it alone.
+
+Each network is a directory of its own under ``out``, so a rerun after an interruption resumes the
+unfinished one and skips finished ones.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from ml.training.train import TrainConfig, train
 
 STAGE1_DIR = "stage1"
+CALLS_DIR = "calls"
 STAGE2_DIR = "stage2"
-# What each stage changes in the base configuration (epochs are arguments of the recipe).
+# What each network changes in the base configuration (epochs are arguments of the recipe).
 STAGE1: dict[str, Any] = {"learning_rate": 1e-3, "augment": "v1", "class_balance": 0.0, "calibrate_to": "majority"}
+CALLS: dict[str, Any] = {"learning_rate": 1e-3, "augment": "v2", "class_balance": 0.0, "calibrate_to": "majority"}
 STAGE2: dict[str, Any] = {"learning_rate": 5e-4, "augment": "v2", "class_balance": 0.5, "calibrate_to": "majority"}
 
 
 def stage_configs(
-    base: TrainConfig, *, stage1_epochs: int = 14, stage2_epochs: int = 0, init_from: str | None = None
+    base: TrainConfig,
+    *,
+    stage1_epochs: int = 14,
+    calls_epochs: int = 0,
+    stage2_epochs: int = 0,
+    init_from: str | None = None,
 ) -> list[TrainConfig]:
-    """The configurations the recipe runs, in order.
+    """The networks the recipe trains, in order.
 
-    ``base`` carries the data, ImageNet arrays, run directory, export directory and seed. Stage 2
-    runs only with ``stage2_epochs`` > 0: as measured so far (ml/MODEL_CARD.md, "Recipe changes")
-    it costs FER+ and cross-domain accuracy, so the shipped model is stage 1's. With ``init_from``
-    (a trained network, e.g. an earlier export) stage 1 is skipped and stage 2 starts from it.
+    ``base`` carries the data, ImageNet arrays, run directory, export directory and seed. By
+    default stage 1 alone is trained and exported. With ``calls_epochs``, stage 1 and the
+    ``calls`` network are exported together as an ensemble (:func:`run_recipe`). Stage 2 (a
+    fine-tune of stage 1, or of ``init_from``) is exported alone.
     """
+    if stage2_epochs > 0 and calls_epochs > 0:
+        raise ValueError("stage 2 fine-tunes one network and is exported alone: it cannot run with calls_epochs")
     out = Path(base.out)
     stages: list[TrainConfig] = []
     if init_from is None:
-        export_dir = None if stage2_epochs > 0 else base.export_dir
+        export_dir = base.export_dir if stage2_epochs == 0 and calls_epochs == 0 else None
         stages.append(
             replace(
                 base, **STAGE1, out=str(out / STAGE1_DIR), epochs=stage1_epochs, init_from=None, export_dir=export_dir
             )
         )
+        if calls_epochs > 0:
+            stages.append(
+                replace(base, **CALLS, out=str(out / CALLS_DIR), epochs=calls_epochs, init_from=None, export_dir=None)
+            )
         if stage2_epochs == 0:
             return stages
         init_from = str(out / STAGE1_DIR / "final.keras")
@@ -51,20 +71,44 @@ def stage_configs(
 
 
 def finished(config: TrainConfig) -> bool:
-    """A stage is finished once it has written its result and its network (in that order)."""
+    """A network is finished once it has written its result and its weights (in that order)."""
     out = Path(config.out)
     return (out / "result.json").is_file() and (out / "final.keras").is_file()
 
 
 def run_recipe(
-    base: TrainConfig, *, stage1_epochs: int = 14, stage2_epochs: int = 0, init_from: str | None = None
-) -> dict[str, float]:
-    """Run the stages not yet finished; returns the last stage's result (empty if none ran)."""
-    result: dict[str, float] = {}
-    for config in stage_configs(base, stage1_epochs=stage1_epochs, stage2_epochs=stage2_epochs, init_from=init_from):
+    base: TrainConfig,
+    *,
+    stage1_epochs: int = 14,
+    calls_epochs: int = 0,
+    stage2_epochs: int = 0,
+    init_from: str | None = None,
+) -> dict[str, Any]:
+    """Train the networks not yet finished, then export (the ensemble, when there is one);
+    returns the exported model's Valid result (empty if nothing ran)."""
+    configs = stage_configs(
+        base, stage1_epochs=stage1_epochs, calls_epochs=calls_epochs, stage2_epochs=stage2_epochs, init_from=init_from
+    )
+    result: dict[str, Any] = {}
+    for config in configs:
         if finished(config):
             print(f"{config.out}: finished earlier, kept", flush=True)
             continue
         print(f"{config.out}: training", flush=True)
-        result = train(config)
+        result = dict(train(config))
+    members = [config for config in configs if Path(config.out).name in (STAGE1_DIR, CALLS_DIR)]
+    if len(members) == 2 and base.export_dir:
+        from ml.training.ensemble import build_ensemble
+
+        provenance = [
+            {"config": asdict(config), "result": json.loads((Path(config.out) / "result.json").read_text())}
+            for config in members
+        ]
+        result = build_ensemble(
+            [Path(config.out) / "final.keras" for config in members],
+            Path(base.data),
+            Path(base.export_dir),
+            metadata={"training": {"members": provenance}},
+        )
+        print(json.dumps(result), flush=True)
     return result

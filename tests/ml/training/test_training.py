@@ -123,7 +123,8 @@ def test_training_command_end_to_end_on_kaggle_csv(tmp_path: Path, shared_dir: P
     assert json.loads((out / "history.json").read_text()) == history
 
 
-def test_recipe_runs_both_stages_and_a_rerun_keeps_them(tmp_path: Path, shared_dir: Path) -> None:
+def test_recipe_runs_its_networks_once_and_exports_the_ensemble(tmp_path: Path, shared_dir: Path) -> None:
+    from ml.classifier import EmotionClassifier
     from ml.training.recipe import run_recipe, stage_configs
 
     base = TrainConfig(
@@ -136,18 +137,32 @@ def test_recipe_runs_both_stages_and_a_rerun_keeps_them(tmp_path: Path, shared_d
         calibration_faces=32,
         export_dir=str(tmp_path / "export"),
     )
-    stage1, stage2 = stage_configs(base, stage1_epochs=1, stage2_epochs=1)
+    # The stage 2 experiment: stage 1 fine-tuned, exported alone.
+    stage1, stage2 = stage_configs(base, stage1_epochs=1, calls_epochs=0, stage2_epochs=1)
     assert (stage1.augment, stage1.class_balance, stage1.export_dir) == ("v1", 0.0, None)
     assert (stage2.augment, stage2.calibrate_to) == ("v2", "majority")
     assert stage2.init_from == str(Path(stage1.out) / "final.keras")
-    run_recipe(base, stage1_epochs=1, stage2_epochs=1)
+    run_recipe(base, stage1_epochs=1, calls_epochs=0, stage2_epochs=1)
     assert (tmp_path / "export" / "emotion.onnx").is_file()
     stamps = [(Path(c.out) / "result.json").stat().st_mtime_ns for c in (stage1, stage2)]
-    run_recipe(base, stage1_epochs=1, stage2_epochs=1)
+    run_recipe(base, stage1_epochs=1, calls_epochs=0, stage2_epochs=1)
     assert [(Path(c.out) / "result.json").stat().st_mtime_ns for c in (stage1, stage2)] == stamps
     # Starting from a trained network skips stage 1.
-    (only,) = stage_configs(base, stage2_epochs=1, init_from="net.onnx")
+    (only,) = stage_configs(base, calls_epochs=0, stage2_epochs=1, init_from="net.onnx")
     assert only.init_from == "net.onnx" and only.out.endswith("stage2")
-    # By default stage 1 alone runs and exports.
+    with pytest.raises(ValueError, match="calls_epochs"):
+        stage_configs(base, calls_epochs=1, stage2_epochs=1)
     (alone,) = stage_configs(base)
     assert alone.export_dir == base.export_dir and alone.calibrate_to == "majority"
+
+    # With the calls network: both exported together. Stage 1 is kept, not retrained.
+    first, calls = stage_configs(base, stage1_epochs=1, calls_epochs=1)
+    assert first.export_dir is None and (calls.augment, calls.init_from, calls.export_dir) == ("v2", None, None)
+    result = run_recipe(base, stage1_epochs=1, calls_epochs=1)
+    assert (Path(first.out) / "result.json").stat().st_mtime_ns == stamps[0]
+    assert result["members"] == 2
+    meta = json.loads((tmp_path / "export" / "emotion.json").read_text())
+    assert meta["flip_tta"] is False and len(meta["training"]["members"]) == 2
+    assert [m["config"]["augment"] for m in meta["training"]["members"]] == ["v1", "v2"]
+    probs = EmotionClassifier.load(tmp_path / "export" / "emotion.onnx").predict([np.zeros((48, 48), np.uint8)])
+    assert probs.shape == (1, 8) and abs(float(probs.sum()) - 1.0) < 1e-5
