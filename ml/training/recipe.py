@@ -96,9 +96,10 @@ def run_recipe(
             continue
         print(f"{config.out}: training", flush=True)
         result = dict(train(config))
-    members = [config for config in configs if Path(config.out).name in (STAGE1_DIR, CALLS_DIR)]
-    if len(members) == 2 and base.export_dir:
+    if calls_epochs > 0 and init_from is None and base.export_dir:  # configs are stage 1 and calls
         from ml.training.ensemble import build_ensemble
+
+        members = configs
 
         provenance = [
             {"config": asdict(config), "result": json.loads((Path(config.out) / "result.json").read_text())}
