@@ -4,9 +4,13 @@
 
 Both run the same serving function (upsampling, flip averaging when the shipped model uses it,
 temperature, softmax) on the same batch of 48x48 faces, after a warm-up, and report the median
-over repeats. The TensorFlow side uses the training run's weights when ``runs/emotion/final.keras``
-exists, else the same architecture untrained: throughput does not depend on weight values.
-Needs the ``train`` extra for the TensorFlow half; prints the ONNX figure alone without it.
+over repeats. The faces are FER+ Valid faces when ``../shared/data/ferplus`` is there (random
+pixels otherwise): a model that routes faces between two networks by their quality then splits
+the batch as it would split real faces, and is measured against its clean network alone in the
+same run (the cost of the gate and of the split). The TensorFlow side uses the training run's
+weights when ``runs/emotion/final.keras`` exists, else the same architecture untrained:
+throughput does not depend on weight values. Needs the ``train`` extra for the TensorFlow half;
+prints the ONNX figures alone without it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -65,6 +70,17 @@ def tensorflow_runner(meta: dict[str, object], batch: np.ndarray) -> tuple[Calla
     return (lambda: function(tensor).numpy()), source
 
 
+def bench_faces(count: int) -> list[np.ndarray]:
+    """FER+ Valid faces (real faces, as the quality gate sees them), or random ones without the data."""
+    folder = Path(__file__).resolve().parents[2] / "shared" / "data" / "ferplus" / "images" / "FER2013Valid"
+    files = sorted(folder.glob("*.png"))[:count] if folder.is_dir() else []
+    faces = [face for face in (cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in files) if face is not None]
+    if len(faces) == count:
+        return [np.asarray(face) for face in faces]
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, (48, 48), dtype=np.uint8) for _ in range(count)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=32)
@@ -75,18 +91,25 @@ def main() -> None:
     args = parser.parse_args()
 
     classifier = EmotionClassifier.load(args.model)
-    rng = np.random.default_rng(0)
-    crops = [rng.integers(0, 256, (48, 48), dtype=np.uint8) for _ in range(args.batch)]
+    crops = bench_faces(args.batch)
     batch = classifier.preprocess(crops)
     results: dict[str, object] = {"batch": args.batch, "flip_tta": classifier.metadata.get("flip_tta")}
     ort_rate = median_rate(lambda: classifier.predict(crops), args.batch, args.repeats)
     results["onnxruntime_faces_per_s"] = round(ort_rate, 1)
     line = f"batch {args.batch} | onnxruntime {ort_rate:.0f} faces/s"
+    if classifier.gate is not None:
+        share = float(classifier.degraded(crops).mean())
+        results["faces_to_call_network"] = round(share, 3)
+        line += f" ({share:.0%} of faces to the call network)"
+    baseline = None
     if args.baseline:
-        baseline = EmotionClassifier.load(args.baseline)
+        baseline, baseline_name = EmotionClassifier.load(args.baseline), "baseline"
+    elif classifier.gate is not None:
+        baseline, baseline_name = EmotionClassifier.load(args.model, routed=False), "clean network alone"
+    if baseline is not None:
         base_rate = median_rate(lambda: baseline.predict(crops), args.batch, args.repeats)
         results.update(baseline_faces_per_s=round(base_rate, 1), versus_baseline=round(ort_rate / base_rate, 2))
-        line += f" | baseline {base_rate:.0f} faces/s ({ort_rate / base_rate:.2f}x)"
+        line += f" | {baseline_name} {base_rate:.0f} faces/s ({ort_rate / base_rate:.2f}x)"
     try:
         run_tf, source = tensorflow_runner(classifier.metadata, batch)
     except ImportError:

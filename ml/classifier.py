@@ -9,6 +9,11 @@ fraction of the install (bench/classifier.py measures both on the same batch). E
 (upsampling, normalisation, flip averaging, temperature, softmax) lives inside the ONNX graph; this
 module only converts crops to what the graph expects, the same way training saw FER's tiles:
 grayscale, area-downscaled to 48x48.
+
+A model may route faces between two networks: its metadata then names a second export, the
+network fine-tuned for call conditions, and the quality gate (``ml.quality``) that sends blurred,
+low-resolution, compressed or noisy faces to it and the rest to the first. Each face is read by
+one network, so routing costs what one network costs.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import cv2
 import numpy as np
 
 from ml import EMOTIONS
+from ml.quality import QualityGate
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_MODEL = WEIGHTS_DIR / "emotion.onnx"
@@ -62,36 +68,79 @@ def read_model(model_path: Path) -> tuple[bytes, dict[str, object]]:
 class EmotionClassifier:
     """Face crops in, FER+ probabilities out. Thread-safe: ONNX Runtime sessions are."""
 
-    def __init__(self, session: object, metadata: dict[str, object], *, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        session: object,
+        metadata: dict[str, object],
+        *,
+        batch_size: int = 64,
+        calls_session: object | None = None,
+        gate: QualityGate | None = None,
+    ) -> None:
+        if (calls_session is None) != (gate is None):
+            raise ValueError("a call-condition network and its quality gate come together")
         self._session = session
+        self._calls_session = calls_session
+        self.gate = gate
         self.metadata = metadata
         self.batch_size = batch_size
         input_meta = metadata.get("input", {})
         self.input_size = int(input_meta.get("size", 48)) if isinstance(input_meta, dict) else 48
-        self._input_name = session.get_inputs()[0].name  # type: ignore[attr-defined]
         labels = metadata.get("labels")
         if labels is not None and tuple(labels) != EMOTIONS:  # type: ignore[arg-type]
             raise ValueError(f"model labels {labels} differ from {EMOTIONS}")
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str] | None = None, *, threads: int | None = None) -> EmotionClassifier:
+    def load(
+        cls, path: str | os.PathLike[str] | None = None, *, threads: int | None = None, routed: bool = True
+    ) -> EmotionClassifier:
         """Load the shipped model (or ``path``); ``threads`` caps ONNX Runtime's intra-op pool,
-        so several workers on one machine do not oversubscribe its cores."""
+        so several workers on one machine do not oversubscribe its cores. ``routed=False`` serves
+        the file's own network alone, ignoring a call-condition network its metadata names
+        (training and benchmarks compare the two that way)."""
         import onnxruntime as ort
 
-        model_bytes, metadata = read_model(Path(path) if path is not None else DEFAULT_MODEL)
+        model_path = Path(path) if path is not None else DEFAULT_MODEL
+        model_bytes, metadata = read_model(model_path)
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # Two sessions take turns when faces are routed: a pool left spinning after its run would
+        # hold the cores the other session needs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-        return cls(session, metadata)
+        routing = metadata.get("routing")
+        if not routed:
+            return cls(session, {k: v for k, v in metadata.items() if k != "routing"})
+        if not isinstance(routing, dict):
+            return cls(session, metadata)
+        calls_path = model_path.parent / str(routing["calls_model"])
+        calls_bytes, calls_metadata = read_model(calls_path)
+        if calls_metadata.get("sha256") != routing.get("calls_sha256"):
+            # Each file matches its own metadata, but not the pair this model was measured as.
+            raise ModelIntegrityError(
+                f"{calls_path}: sha256 {calls_metadata.get('sha256')} is not the call-condition network "
+                f"{routing.get('calls_sha256')!r} recorded in {metadata_path(model_path)}"
+            )
+        if calls_metadata.get("input") != metadata.get("input") or calls_metadata.get("labels") != metadata.get(
+            "labels"
+        ):
+            raise ValueError(f"{calls_path}: input or labels differ from {model_path}'s")
+        calls_session = ort.InferenceSession(calls_bytes, options, providers=["CPUExecutionProvider"])
+        gate = QualityGate.from_json(routing["gate"])
+        return cls(session, metadata, calls_session=calls_session, gate=gate)
 
     @property
     def name(self) -> str:
         sha = str(self.metadata.get("sha256", ""))[:12]
-        return f"emotion-mobilenetv2-ferplus@{sha}" if sha else "emotion-mobilenetv2-ferplus"
+        if not sha:
+            return "emotion-mobilenetv2-ferplus"
+        routing = self.metadata.get("routing")
+        if isinstance(routing, dict) and self.gate is not None:
+            return f"emotion-mobilenetv2-ferplus@{sha}+{str(routing.get('calls_sha256', ''))[:12]}"
+        return f"emotion-mobilenetv2-ferplus@{sha}"
 
     def preprocess(self, faces: Sequence[np.ndarray]) -> np.ndarray:
         """Crops of any size, gray (H, W) or BGR (H, W, 3) / BGRA (H, W, 4) -> (N, 48, 48, 1) float32."""
@@ -120,8 +169,26 @@ class EmotionClassifier:
         if len(faces) == 0:
             return np.zeros((0, len(EMOTIONS)), np.float32)
         inputs = self.preprocess(faces)
+        if self._calls_session is None or self.gate is None:
+            return self._run(self._session, inputs)
+        degraded = self.gate.degraded(inputs[..., 0])
+        probs = np.empty((len(inputs), len(EMOTIONS)), np.float32)
+        if not degraded.all():
+            probs[~degraded] = self._run(self._session, inputs[~degraded])
+        if degraded.any():
+            probs[degraded] = self._run(self._calls_session, inputs[degraded])
+        return probs
+
+    def degraded(self, faces: Sequence[np.ndarray]) -> np.ndarray:
+        """(N,) bool: which faces the call-condition network reads (all False without one)."""
+        if self.gate is None:
+            return np.zeros(len(faces), bool)
+        return self.gate.degraded(self.preprocess(faces)[..., 0])
+
+    def _run(self, session: object, inputs: np.ndarray) -> np.ndarray:
+        name = session.get_inputs()[0].name  # type: ignore[attr-defined]
         outputs = [
-            self._session.run(None, {self._input_name: inputs[i : i + self.batch_size]})[0]  # type: ignore[attr-defined]
+            session.run(None, {name: inputs[i : i + self.batch_size]})[0]  # type: ignore[attr-defined]
             for i in range(0, len(inputs), self.batch_size)
         ]
         probs = np.concatenate(outputs).astype(np.float32)

@@ -107,20 +107,21 @@ def train(
     ),
     out: str = typer.Option("runs/emotion", help="run directory (one folder per stage; rerun to resume)"),
     export_dir: str = typer.Option(None, help="where the serving ONNX model goes (default: the shipped ml/weights)"),
-    init_from: str = typer.Option(None, help="skip stage 1: fine-tune this network (.onnx export or .keras)"),
-    stage1_epochs: int = typer.Option(14, help="FER+ training from ImageNet, FER-like augmentation"),
-    calls_epochs: int = typer.Option(
-        0, help="experiment: also train a network with call-condition augmentation, export the ensemble"
-    ),
+    init_from: str = typer.Option(None, help="skip stage 1: fine-tune this clean network (.onnx export)"),
+    stage1_epochs: int = typer.Option(14, help="the clean network: FER+ from ImageNet, FER-like augmentation"),
     stage2_epochs: int = typer.Option(
-        0, help="experiment: fine-tune stage 1 for call conditions (not with --calls-epochs)"
+        5, help="the call network: stage 1 fine-tuned for call conditions; 0 exports stage 1 alone"
+    ),
+    calls_epochs: int = typer.Option(
+        0, help="experiment (with --stage2-epochs 0): a network with heavy call augmentation, ensembled"
     ),
     resolution: int = typer.Option(96, help="backbone input size; faces are upsampled from 48x48"),
     seed: int = typer.Option(1234),
 ) -> None:
     """Train the emotion model to the shipped weights (needs the `train` extra).
 
-    Stage 1 gives the shipped model; the calls ensemble and stage 2 are experiments
+    Stage 1 (clean faces) and stage 2 (call conditions) are served as a pair routed by a
+    quality gate fitted on FER+ Valid; the calls ensemble is an experiment
     (ml/training/recipe.py).
     Rerunning the same command after an interruption resumes
     from the last finished epoch of the unfinished stage.

@@ -28,7 +28,7 @@ class Teacher:
     """
 
     def __init__(self, model: str | Path) -> None:
-        self.classifier = EmotionClassifier.load(model, threads=1)
+        self.classifier = EmotionClassifier.load(model, threads=1, routed=False)
         self.temperature = float(self.classifier.metadata.get("temperature", 1.0))  # type: ignore[arg-type]
 
     def __call__(self, faces: np.ndarray) -> np.ndarray:

@@ -129,20 +129,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "weights")
     parser.add_argument("--no-flip-tta", action="store_true", help="serve one pass instead of plain + mirrored")
     args = parser.parse_args(argv)
-    model = keras.models.load_model(args.run / "final.keras", compile=False)
-    result = json.loads((args.run / "result.json").read_text())
-    config = json.loads((args.run / "config.json").read_text())
-    flip_tta = not args.no_flip_tta
+    onnx_path, gap = export_run(args.run, args.out, flip_tta=not args.no_flip_tta)
+    print(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB); max |keras - onnx| = {gap:.2e}")
+
+
+def export_run(run: Path, out: Path, *, flip_tta: bool) -> tuple[Path, float]:
+    """Export a finished training run directory; returns the ONNX path and the parity gap."""
+    model = keras.models.load_model(run / "final.keras", compile=False)
+    result = json.loads((run / "result.json").read_text())
+    config = json.loads((run / "config.json").read_text())
     onnx_path = export_onnx(
         model,
-        args.out,
+        out,
         temperature=float(result["temperature"]),
         flip_tta=flip_tta,
         metadata={"training": {"config": config, "result": result}},
     )
     faces = np.random.default_rng(0).integers(0, 256, (16, INPUT_SIZE, INPUT_SIZE, 1)).astype(np.float32)
-    gap = parity_gap(model, onnx_path, faces, temperature=float(result["temperature"]), flip_tta=flip_tta)
-    print(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB); max |keras - onnx| = {gap:.2e}")
+    return onnx_path, parity_gap(model, onnx_path, faces, temperature=float(result["temperature"]), flip_tta=flip_tta)
 
 
 if __name__ == "__main__":

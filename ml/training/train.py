@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("learning_rate", "weight_decay", "class_balance"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     parser.add_argument("--init-from", default=None, help="start from this network (.onnx export or Keras weights)")
-    parser.add_argument("--augment", default=defaults.augment, choices=("v1", "v2"))
+    parser.add_argument("--augment", default=defaults.augment, choices=("v1", "v2", "v3"))
     parser.add_argument("--calibrate-to", default=defaults.calibrate_to, choices=("votes", "majority"))
     parser.add_argument("--distill-from", default=None, help="teacher: an exported model (.onnx) read on clean faces")
     parser.add_argument("--distill-weight", type=float, default=defaults.distill_weight)

@@ -14,6 +14,7 @@ import pytest
 from ml import EMOTIONS
 from ml.classifier import DEFAULT_MODEL, EmotionClassifier, ModelIntegrityError, metadata_path
 from ml.training.data import load_split, majority_labels
+from ml.training.routing import CALLS_MODEL
 
 SUBSET_SIZE = 500
 SUBSET_SEED = 2024
@@ -28,15 +29,50 @@ def test_emotions_are_the_ferplus_classes_in_order() -> None:
     assert EMOTIONS == ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 
 
-def test_shipped_model_matches_its_recorded_sha256(classifier: EmotionClassifier) -> None:
-    assert classifier.name == f"emotion-mobilenetv2-ferplus@{classifier.metadata['sha256'][:12]}"  # type: ignore[index]
+def test_shipped_model_is_named_by_both_networks_sha256(classifier: EmotionClassifier) -> None:
+    routing = classifier.metadata["routing"]
+    calls_sha = routing["calls_sha256"]  # type: ignore[index]
+    assert classifier.name == f"emotion-mobilenetv2-ferplus@{classifier.metadata['sha256'][:12]}+{calls_sha[:12]}"  # type: ignore[index]
 
 
 def _copy_of_shipped_model(tmp_path: Path) -> Path:
+    """Both networks of the shipped pair, each with its metadata."""
     model = tmp_path / DEFAULT_MODEL.name
-    shutil.copyfile(DEFAULT_MODEL, model)
-    shutil.copyfile(metadata_path(DEFAULT_MODEL), metadata_path(model))
+    for name in (DEFAULT_MODEL.name, CALLS_MODEL):
+        shutil.copyfile(DEFAULT_MODEL.parent / name, tmp_path / name)
+        shutil.copyfile(metadata_path(DEFAULT_MODEL.parent / name), metadata_path(tmp_path / name))
     return model
+
+
+def test_each_face_is_read_by_the_network_its_quality_calls_for(
+    classifier: EmotionClassifier, ferplus_dir: Path
+) -> None:
+    faces = load_split(ferplus_dir, "valid").images[:48]
+    degraded = [cv2.resize(cv2.resize(f, (16, 16), interpolation=cv2.INTER_AREA), (48, 48)) for f in faces[:24]]
+    mixed = [*degraded, *faces[24:]]
+    routed = classifier.degraded(mixed)
+    # 3x down-up goes to the call network; about 3 clean faces in 10 do too (the Valid-chosen threshold).
+    assert routed[:24].mean() > 0.9 and routed[24:].mean() < 0.6
+    clean = EmotionClassifier.load(routed=False)
+    calls = EmotionClassifier.load(DEFAULT_MODEL.parent / CALLS_MODEL)
+    expected = np.where(routed[:, None], calls.predict(mixed), clean.predict(mixed))
+    np.testing.assert_allclose(classifier.predict(mixed), expected, atol=1e-6)
+    assert not np.allclose(calls.predict(mixed), clean.predict(mixed), atol=1e-3)  # the route matters
+
+
+def test_load_refuses_a_call_network_that_is_not_the_pairs(tmp_path: Path) -> None:
+    model = _copy_of_shipped_model(tmp_path)
+    EmotionClassifier.load(model)  # the untouched copy loads
+    # A valid export in the call network's place (its own sha256 matches), but not the measured pair.
+    shutil.copyfile(DEFAULT_MODEL, tmp_path / CALLS_MODEL)
+    meta = json.loads(metadata_path(DEFAULT_MODEL).read_text())
+    del meta["routing"]
+    metadata_path(tmp_path / CALLS_MODEL).write_text(json.dumps(meta))
+    with pytest.raises(ModelIntegrityError, match="call-condition network"):
+        EmotionClassifier.load(model)
+    (tmp_path / CALLS_MODEL).unlink()
+    with pytest.raises(FileNotFoundError, match=CALLS_MODEL):
+        EmotionClassifier.load(model)
 
 
 def test_load_refuses_a_model_that_is_not_the_one_its_metadata_describes(tmp_path: Path) -> None:

@@ -22,12 +22,12 @@ def test_recalibration_changes_confidence_not_decisions(tmp_path: Path, ferplus_
     shutil.copy(DEFAULT_MODEL, model)
     shutil.copy(metadata_path(DEFAULT_MODEL), metadata_path(model))
     faces = list(load_split(ferplus_dir, "test").images[:256])
-    before = EmotionClassifier.load(model).predict(faces)
+    before = EmotionClassifier.load(model, routed=False).predict(faces)
 
     votes_t = recalibrate(model, ferplus_dir, "votes")
-    after_votes = EmotionClassifier.load(model).predict(faces)  # loads only if the sha256 was updated
+    after_votes = EmotionClassifier.load(model, routed=False).predict(faces)  # loads only if the sha256 was updated
     majority_t = recalibrate(model, ferplus_dir, "majority")
-    after_majority = EmotionClassifier.load(model).predict(faces)
+    after_majority = EmotionClassifier.load(model, routed=False).predict(faces)
 
     assert json.loads(metadata_path(model).read_text())["temperature"] == majority_t
     # Crowd votes spread over classes more than majority labels do: a softer fit.

@@ -123,7 +123,9 @@ def test_training_command_end_to_end_on_kaggle_csv(tmp_path: Path, shared_dir: P
     assert json.loads((out / "history.json").read_text()) == history
 
 
-def test_recipe_runs_its_networks_once_and_exports_the_ensemble(tmp_path: Path, shared_dir: Path) -> None:
+def test_recipe_runs_its_networks_once_and_exports_the_routed_pair_or_the_ensemble(
+    tmp_path: Path, shared_dir: Path
+) -> None:
     from ml.classifier import EmotionClassifier
     from ml.training.recipe import run_recipe, stage_configs
 
@@ -137,20 +139,29 @@ def test_recipe_runs_its_networks_once_and_exports_the_ensemble(tmp_path: Path, 
         calibration_faces=32,
         export_dir=str(tmp_path / "export"),
     )
-    # The stage 2 experiment: stage 1 fine-tuned, exported alone.
+    # The shipped recipe: stage 1, its fine-tune for call conditions, the routed pair.
     stage1, stage2 = stage_configs(base, stage1_epochs=1, calls_epochs=0, stage2_epochs=1)
-    assert (stage1.augment, stage1.class_balance, stage1.export_dir) == ("v1", 0.0, None)
-    assert (stage2.augment, stage2.calibrate_to) == ("v2", "majority")
+    assert (stage1.augment, stage1.class_balance) == ("v1", 0.0)
+    assert stage1.export_dir == str(Path(stage1.out) / "export")
+    assert (stage2.augment, stage2.calibrate_to) == ("v3", "majority")
+    assert stage2.export_dir == str(Path(stage2.out) / "export")
     assert stage2.init_from == str(Path(stage1.out) / "final.keras")
     run_recipe(base, stage1_epochs=1, calls_epochs=0, stage2_epochs=1)
-    assert (tmp_path / "export" / "emotion.onnx").is_file()
+    meta = json.loads((tmp_path / "export" / "emotion.json").read_text())
+    assert meta["routing"]["calls_model"] == "emotion_calls.onnx"
+    assert meta["routing"]["gate"]["threshold"] in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    pair = EmotionClassifier.load(tmp_path / "export" / "emotion.onnx")
+    assert pair.gate is not None and "+" in pair.name
+    assert pair.predict([np.zeros((48, 48), np.uint8), np.full((30, 30), 99, np.uint8)]).shape == (2, 8)
     stamps = [(Path(c.out) / "result.json").stat().st_mtime_ns for c in (stage1, stage2)]
     run_recipe(base, stage1_epochs=1, calls_epochs=0, stage2_epochs=1)
     assert [(Path(c.out) / "result.json").stat().st_mtime_ns for c in (stage1, stage2)] == stamps
-    # Starting from a trained network skips stage 1.
+    # Starting from a trained network skips stage 1; it is the pair's clean network, so an export.
     (only,) = stage_configs(base, calls_epochs=0, stage2_epochs=1, init_from="net.onnx")
     assert only.init_from == "net.onnx" and only.out.endswith("stage2")
-    with pytest.raises(ValueError, match="calls_epochs"):
+    with pytest.raises(ValueError, match="onnx"):
+        stage_configs(base, stage2_epochs=1, init_from="net.keras")
+    with pytest.raises(ValueError, match="0 epochs"):
         stage_configs(base, calls_epochs=1, stage2_epochs=1)
     (alone,) = stage_configs(base)
     assert alone.export_dir == base.export_dir and alone.calibrate_to == "majority"
