@@ -13,7 +13,7 @@ grayscale, area-downscaled to 48x48.
 A model may route faces between two networks: its metadata then names a second export, the
 network fine-tuned for call conditions, and the quality gate (``ml.quality``) that sends blurred,
 low-resolution, compressed or noisy faces to it and the rest to the first. Each face is read by
-one network, so routing costs what one network costs.
+one network, so routing costs one network a face plus the gate's four cheap measures.
 """
 
 from __future__ import annotations
@@ -116,6 +116,8 @@ class EmotionClassifier:
             return cls(session, {k: v for k, v in metadata.items() if k != "routing"})
         if not isinstance(routing, dict):
             return cls(session, metadata)
+        if not isinstance(routing.get("calls_model"), str) or not isinstance(routing.get("gate"), dict):
+            raise ValueError(f"{metadata_path(model_path)}: routing needs calls_model and gate")
         calls_path = model_path.parent / str(routing["calls_model"])
         calls_bytes, calls_metadata = read_model(calls_path)
         if calls_metadata.get("sha256") != routing.get("calls_sha256"):

@@ -23,7 +23,7 @@ import keras
 import tensorflow as tf
 
 SIZE = 48
-MILD = 0.15  # v3's probability per degradation: 0.85**4, about half the faces, stay clean
+MILD = 0.15  # v3's default probability per degradation: 0.85**4, about half the faces, stay clean
 Augment = Callable[[tf.Tensor], tf.Tensor]
 
 
@@ -122,11 +122,12 @@ def random_erasing(batch: tf.Tensor, probability: float = 0.3) -> tf.Tensor:
     return _mix(batch, erased, probability)
 
 
-def make_stages(name: str, seed: int) -> tuple[Augment, Augment]:
+def make_stages(name: str, seed: int, degrade_probability: float = MILD) -> tuple[Augment, Augment]:
     """Recipe ``name``'s two stages: framing and lighting (what a camera and a detector do to the
     face itself), then call degradations (what optics, codecs and occlusion do to the picture).
     Distillation (ml.training.distill) shows the teacher the first stage's output and the student
-    the second's, so the student learns to read a degraded face as the teacher reads a clean one."""
+    the second's, so the student learns to read a degraded face as the teacher reads a clean one.
+    ``degrade_probability`` is v3's chance of each of its four degradations."""
     if name == "v1":
         geometric = geometric_v1(seed)
         return (lambda batch: geometric(batch, training=True)), (lambda batch: batch)
@@ -134,10 +135,10 @@ def make_stages(name: str, seed: int) -> tuple[Augment, Augment]:
         geometric = geometric_v1(seed)
 
         def degrade_mildly(batch: tf.Tensor) -> tf.Tensor:
-            batch = gaussian_blur(batch, probability=MILD)
-            batch = down_up(batch, probability=MILD)
-            batch = jpeg(batch, probability=MILD)
-            batch = noise(batch, probability=MILD)
+            batch = gaussian_blur(batch, probability=degrade_probability)
+            batch = down_up(batch, probability=degrade_probability)
+            batch = jpeg(batch, probability=degrade_probability)
+            batch = noise(batch, probability=degrade_probability)
             return tf.clip_by_value(batch, 0.0, 255.0)
 
         return (lambda batch: geometric(batch, training=True)), degrade_mildly
@@ -157,7 +158,7 @@ def make_stages(name: str, seed: int) -> tuple[Augment, Augment]:
     return (lambda batch: geometric(batch, training=True)), degrade
 
 
-def make_augmenter(name: str, seed: int) -> Augment:
+def make_augmenter(name: str, seed: int, degrade_probability: float = MILD) -> Augment:
     """The batch transform for recipe ``name`` (``v1``, ``v2`` or ``v3``); a function of a (B,48,48,1) batch."""
-    framing, degrade = make_stages(name, seed)
+    framing, degrade = make_stages(name, seed, degrade_probability)
     return lambda batch: degrade(framing(batch))

@@ -66,6 +66,7 @@ class TrainConfig:
     flip_tta: bool = True
     init_from: str | None = None  # start from a trained network (.onnx export or Keras weights), no phase 1
     augment: str = "v1"  # ml.training.augment recipe
+    degrade_probability: float = 0.15  # v3: the chance of each of its four call degradations
     class_balance: float = 0.0  # loss weight of class c ~ prior_c ** -class_balance (0: none, 1: balanced)
     calibrate_to: str = "votes"  # temperature fitted on Valid to the vote distributions or the majority labels
     distill_from: str | None = None  # an exported model (.onnx) whose reading of the clean face joins the target
@@ -237,9 +238,9 @@ def batch_transform(config: TrainConfig) -> Callable[[tf.Tensor, tf.Tensor, tf.T
     """Augmentation of a (faces, targets, weights) batch; with a teacher, the targets also carry
     the teacher's reading of each face after framing and before the call degradations."""
     if not config.distill_from:
-        augment = make_augmenter(config.augment, config.seed)
+        augment = make_augmenter(config.augment, config.seed, config.degrade_probability)
         return lambda x, y, w: (augment(x), y, w)
-    framing, degrade = make_stages(config.augment, config.seed)
+    framing, degrade = make_stages(config.augment, config.seed, config.degrade_probability)
     teacher, weight = Teacher(config.distill_from), config.distill_weight
 
     def transform(x: tf.Tensor, y: tf.Tensor, w: tf.Tensor) -> tuple[tf.Tensor, ...]:
@@ -330,7 +331,7 @@ def main(argv: list[str] | None = None) -> None:
     defaults = TrainConfig(data="", imagenet="", out="")
     for name in ("resolution", "epochs", "batch_size", "head_epochs", "seed", "calibration_faces"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
-    for name in ("learning_rate", "weight_decay", "class_balance"):
+    for name in ("learning_rate", "weight_decay", "class_balance", "degrade_probability"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     parser.add_argument("--init-from", default=None, help="start from this network (.onnx export or Keras weights)")
     parser.add_argument("--augment", default=defaults.augment, choices=("v1", "v2", "v3"))

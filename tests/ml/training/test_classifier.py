@@ -73,6 +73,12 @@ def test_load_refuses_a_call_network_that_is_not_the_pairs(tmp_path: Path) -> No
     (tmp_path / CALLS_MODEL).unlink()
     with pytest.raises(FileNotFoundError, match=CALLS_MODEL):
         EmotionClassifier.load(model)
+    EmotionClassifier.load(model, routed=False)  # the clean network alone needs no second file
+    meta = json.loads(metadata_path(model).read_text())
+    del meta["routing"]["gate"]
+    metadata_path(model).write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="routing needs calls_model and gate"):
+        EmotionClassifier.load(model)
 
 
 def test_load_refuses_a_model_that_is_not_the_one_its_metadata_describes(tmp_path: Path) -> None:
