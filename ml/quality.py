@@ -60,11 +60,15 @@ class QualityGate:
         z = (np.asarray(features, np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
         return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias)))
 
+    def routes(self, features: np.ndarray) -> np.ndarray:
+        """(N,) bool from (N, 4) measures: which faces go to the call-trained network."""
+        return self.probability(features) > self.threshold
+
     def degraded(self, faces: np.ndarray) -> np.ndarray:
         """(N,) bool: which faces the call-trained network should read."""
         if len(faces) == 0:
             return np.zeros(0, bool)
-        return self.probability(quality_features(faces)) > self.threshold
+        return self.routes(quality_features(faces))
 
     def to_json(self) -> dict[str, object]:
         return {

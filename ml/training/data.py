@@ -77,6 +77,13 @@ def majority_labels(votes: np.ndarray) -> np.ndarray:
     return np.where(keep, label, -1).astype(np.int64)
 
 
+def majority_faces(split: FerSplit) -> tuple[np.ndarray, np.ndarray]:
+    """The faces the majority-vote protocol scores, and their labels."""
+    labels = majority_labels(split.votes)
+    keep = labels >= 0
+    return split.images[keep], labels[keep]
+
+
 def soft_labels(votes: np.ndarray) -> np.ndarray:
     """Vote distribution over the 8 emotions after outlier removal; all-zero where none is left."""
     cleaned = remove_outlier_votes(votes)[:, : len(EMOTIONS)]

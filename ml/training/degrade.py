@@ -10,7 +10,7 @@ grey levels) and a head tilted by 20 degrees either way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -83,3 +83,10 @@ def degrade(faces: np.ndarray, condition: str, *, seed: int = 0) -> np.ndarray:
     apply = CONDITIONS[condition]
     rng = np.random.default_rng(seed)
     return np.stack([apply(np.ascontiguousarray(face), rng) for face in faces])
+
+
+def under_conditions(faces: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
+    """``("clean", faces)``, then the faces under each condition, in :data:`CONDITIONS` order."""
+    yield "clean", faces
+    for condition in CONDITIONS:
+        yield condition, degrade(faces, condition)

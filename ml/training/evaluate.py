@@ -24,7 +24,7 @@ from typing import NotRequired, Protocol, TypedDict
 import numpy as np
 
 from ml import EMOTIONS
-from ml.training.data import Split, load_split, majority_labels, soft_labels
+from ml.training.data import Split, load_split, majority_faces, majority_labels, soft_labels
 
 ECE_BINS = 15
 
@@ -181,17 +181,18 @@ def evaluate_degraded(
     """Accuracy on FER+ ``split`` clean and under each condition of :mod:`ml.training.degrade`, with the
     drop from clean in points; the mean drop is the robustness figure. ``max_faces`` takes the
     first faces only (tests)."""
-    from ml.training.degrade import CONDITIONS, degrade
+    from ml.training.degrade import under_conditions
 
-    faces = load_split(data, split)
-    labels = majority_labels(faces.votes)
-    keep = labels >= 0
-    images, labels = faces.images[keep][:max_faces], labels[keep][:max_faces]
-    clean = float((_predict(classifier, images).argmax(axis=1) == labels).mean())
-    conditions: dict[str, ConditionScores] = {}
-    for name in CONDITIONS:
-        accuracy = float((_predict(classifier, degrade(images, name)).argmax(axis=1) == labels).mean())
-        conditions[name] = {"accuracy": round(accuracy, 4), "drop_points": round(100 * (clean - accuracy), 2)}
+    images, labels = majority_faces(load_split(data, split))
+    images, labels = images[:max_faces], labels[:max_faces]
+    accuracies = {
+        name: float((_predict(classifier, x).argmax(axis=1) == labels).mean()) for name, x in under_conditions(images)
+    }
+    clean = accuracies.pop("clean")
+    conditions: dict[str, ConditionScores] = {
+        name: {"accuracy": round(accuracy, 4), "drop_points": round(100 * (clean - accuracy), 2)}
+        for name, accuracy in accuracies.items()
+    }
     mean_drop = float(np.mean([row["drop_points"] for row in conditions.values()]))
     return {
         "dataset": f"FER+ {split}, degraded",

@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -27,8 +28,8 @@ import numpy as np
 
 from ml.classifier import DEFAULT_MODEL, EmotionClassifier, metadata_path, read_model
 from ml.quality import QualityGate, quality_features
-from ml.training.data import load_split, majority_labels
-from ml.training.degrade import CONDITIONS, degrade
+from ml.training.data import load_split, majority_faces
+from ml.training.degrade import under_conditions
 
 CALLS_MODEL = "emotion_calls.onnx"
 # Conditions where the call-trained network is the better reader: the gate's positive class.
@@ -43,14 +44,11 @@ def readings(
     data: Path, split: Literal["valid", "test"], clean: EmotionClassifier, calls: EmotionClassifier
 ) -> tuple[np.ndarray, Readings]:
     """Majority labels of ``split``'s faces that have one, and what each condition gives."""
-    faces_split = load_split(data, split)
-    labels = majority_labels(faces_split.votes)
-    keep = labels >= 0
-    faces, labels = faces_split.images[keep], labels[keep]
-    out: Readings = {}
-    for condition in ("clean", *CONDITIONS):
-        x = faces if condition == "clean" else degrade(faces, condition)
-        out[condition] = (quality_features(x), clean.predict(list(x)), calls.predict(list(x)))
+    faces, labels = majority_faces(load_split(data, split))
+    out: Readings = {
+        condition: (quality_features(x), clean.predict(list(x)), calls.predict(list(x)))
+        for condition, x in under_conditions(faces)
+    }
     return labels, out
 
 
@@ -76,7 +74,7 @@ def fit_logistic(features: np.ndarray, positive: np.ndarray, steps: int = 3000) 
 def routed_accuracy(labels: np.ndarray, data: Readings, gate: QualityGate) -> dict[str, float]:
     result = {}
     for condition, (features, clean_probs, calls_probs) in data.items():
-        to_calls = gate.probability(features) > gate.threshold
+        to_calls = gate.routes(features)
         predicted = np.where(to_calls[:, None], calls_probs, clean_probs).argmax(axis=1)
         result[condition] = float((predicted == labels).mean())
     return result
@@ -94,11 +92,9 @@ def fit_gate(labels: np.ndarray, valid: Readings) -> QualityGate:
     fitted = fit_logistic(features, positive)
 
     def score(threshold: float) -> float:
-        gate = QualityGate(fitted.mean, fitted.scale, fitted.weights, fitted.bias, threshold)
-        return float(np.mean(list(routed_accuracy(labels, valid, gate).values())))
+        return float(np.mean(list(routed_accuracy(labels, valid, replace(fitted, threshold=threshold)).values())))
 
-    best = max(THRESHOLDS, key=score)
-    return QualityGate(fitted.mean, fitted.scale, fitted.weights, fitted.bias, best)
+    return replace(fitted, threshold=max(THRESHOLDS, key=score))
 
 
 def build_routed_export(clean_model: Path, calls_model: Path, data: Path, out_dir: Path) -> dict[str, object]:
@@ -113,7 +109,7 @@ def build_routed_export(clean_model: Path, calls_model: Path, data: Path, out_di
     labels, valid = readings(data, "valid", clean, calls)
     gate = fit_gate(labels, valid)
     accuracy = routed_accuracy(labels, valid, gate)
-    share = float(np.mean(gate.probability(valid["clean"][0]) > gate.threshold))
+    share = float(np.mean(gate.routes(valid["clean"][0])))
 
     out_dir.mkdir(parents=True, exist_ok=True)
     calls_target = out_dir / CALLS_MODEL
