@@ -35,7 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ml.training.augment import make_augmenter, make_stages
+from ml.training.augment import MILD, make_augmenter, make_stages
 from ml.training.data import FerSplit, load_split, majority_labels, soft_labels, trainable_mask
 from ml.training.distill import Teacher, mixed_targets
 from ml.training.model import (
@@ -66,7 +66,7 @@ class TrainConfig:
     flip_tta: bool = True
     init_from: str | None = None  # start from a trained network (.onnx export or Keras weights), no phase 1
     augment: str = "v1"  # ml.training.augment recipe
-    degrade_probability: float = 0.15  # v3: the chance of each of its four call degradations
+    degrade_probability: float = MILD  # v3: the chance of each of its four call degradations
     class_balance: float = 0.0  # loss weight of class c ~ prior_c ** -class_balance (0: none, 1: balanced)
     calibrate_to: str = "votes"  # temperature fitted on Valid to the vote distributions or the majority labels
     distill_from: str | None = None  # an exported model (.onnx) whose reading of the clean face joins the target
