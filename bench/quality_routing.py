@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ml.classifier import DEFAULT_MODEL, EmotionClassifier, read_model
 from ml.quality import QualityGate
-from ml.training.routing import CALLS_MODEL, fit_gate, mean_drop, readings, routed_accuracy
+from ml.training.routing import fit_gate, mean_drop, readings, routed_accuracy
 
 
 def main() -> None:
@@ -37,7 +37,7 @@ def main() -> None:
         routing = read_model(DEFAULT_MODEL)[1].get("routing")
         if not isinstance(routing, dict):
             parser.error(f"{DEFAULT_MODEL} routes nothing: give --clean and --calls")
-        clean_path, calls_path = DEFAULT_MODEL, DEFAULT_MODEL.parent / CALLS_MODEL
+        clean_path, calls_path = DEFAULT_MODEL, DEFAULT_MODEL.parent / str(routing["calls_model"])
         gate: QualityGate | None = QualityGate.from_json(routing["gate"])
     else:
         clean_path, calls_path, gate = args.clean, args.calls, None

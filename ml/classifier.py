@@ -136,13 +136,14 @@ class EmotionClassifier:
 
     @property
     def name(self) -> str:
+        base = "emotion-mobilenetv2-ferplus" + ("-int8" if self.metadata.get("weights_storage") == "int8" else "")
         sha = str(self.metadata.get("sha256", ""))[:12]
         if not sha:
-            return "emotion-mobilenetv2-ferplus"
+            return base
         routing = self.metadata.get("routing")
         if isinstance(routing, dict) and self.gate is not None:
-            return f"emotion-mobilenetv2-ferplus@{sha}+{str(routing.get('calls_sha256', ''))[:12]}"
-        return f"emotion-mobilenetv2-ferplus@{sha}"
+            return f"{base}@{sha}+{str(routing.get('calls_sha256', ''))[:12]}"
+        return f"{base}@{sha}"
 
     def preprocess(self, faces: Sequence[np.ndarray]) -> np.ndarray:
         """Crops of any size, gray (H, W) or BGR (H, W, 3) / BGRA (H, W, 4) -> (N, 48, 48, 1) float32."""
