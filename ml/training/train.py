@@ -71,6 +71,7 @@ class TrainConfig:
     calibrate_to: str = "votes"  # temperature fitted on Valid to the vote distributions or the majority labels
     distill_from: str | None = None  # an exported model (.onnx) whose reading of the clean face joins the target
     distill_weight: float = 0.5  # the teacher's share of the target (the votes have the rest)
+    average_epochs: int = 0  # > 0: constant learning rate, the last N epochs' weights averaged (SWA)
 
 
 def _atomic_write_json(path: Path, payload: object) -> None:
@@ -174,13 +175,16 @@ def train(config: TrainConfig) -> dict[str, float]:
     steps_per_epoch = len(x_train) // config.batch_size
     total_steps = steps_per_epoch * config.epochs
     warmup = max(1, steps_per_epoch // 2)
-    schedule = keras.optimizers.schedules.CosineDecay(
+    schedule: float | keras.optimizers.schedules.LearningRateSchedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.learning_rate / 20,
         decay_steps=max(1, total_steps - warmup),
         warmup_target=config.learning_rate,
         warmup_steps=warmup,
         alpha=0.01,
     )
+    if config.average_epochs:
+        # Averaging needs the weights to keep moving: a constant rate, not one decayed to zero.
+        schedule = config.learning_rate
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
         loss=keras.losses.CategoricalCrossentropy(from_logits=True),
@@ -196,20 +200,30 @@ def train(config: TrainConfig) -> dict[str, float]:
     rng = np.random.default_rng(config.seed + 1)
     refresh_faces = x_train[rng.permutation(len(x_train))[: config.batchnorm_refresh_faces]]
     tracker = _ValidTracker(x_valid, valid_split.votes, refresh_faces, out / "history.json")
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False),
+        tracker,
+    ]
+    average = _WeightAverage(config.epochs - config.average_epochs, out / "average.npz")
+    if config.average_epochs:
+        callbacks.append(average)
     model.fit(
         dataset,
         shuffle=False,  # the dataset shuffles itself; Keras ignores (and warns about) its own default here
         epochs=config.epochs,
-        callbacks=[keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False), tracker],
+        callbacks=callbacks,
         verbose=2,
     )
     # BackupAndRestore has left the last epoch's weights in the model (also on a rerun of a
     # finished run, which trains nothing); statistics are refreshed from the weights themselves.
+    if config.average_epochs:
+        average.apply(model)
     refresh_batchnorm_statistics(model, refresh_faces)
     logits = predict_logits(model, x_valid, flip_tta=config.flip_tta)
     temperature = fit_temperature(*calibration_targets(logits, y_valid, valid_split.votes, config.calibrate_to))
     result = {
         "epochs": config.epochs,
+        **({"averaged_epochs": average.count} if config.average_epochs else {}),
         "valid_majority_accuracy": majority_accuracy(logits, valid_split.votes),
         "valid_majority_accuracy_single_pass": majority_accuracy(
             predict_logits(model, x_valid, flip_tta=False), valid_split.votes
@@ -290,6 +304,43 @@ class _ValidTracker(keras.callbacks.Callback):
         print(f"epoch {epoch + 1}: valid majority accuracy {acc:.4f}", flush=True)
 
 
+class _WeightAverage(keras.callbacks.Callback):
+    """Stochastic weight averaging: the running mean of the weights at the end of each epoch from
+    ``first_epoch`` (0-based) on. A mean of points along a constant-rate trajectory sits in a
+    flatter region than any one of them, which tends to generalise better and to be better
+    calibrated. The mean and its count are saved after every epoch, so a resumed run continues it;
+    BatchNorm statistics are recomputed for the averaged weights afterwards (they do not average).
+    """
+
+    def __init__(self, first_epoch: int, path: Path) -> None:
+        super().__init__()
+        self.first_epoch, self.path = first_epoch, path
+        self.mean: list[np.ndarray] = []
+        self.count, self.last_epoch = 0, -1
+        if path.exists():
+            with np.load(path) as saved:  # arr_0: (count, last epoch); then the weights in order
+                self.count, self.last_epoch = (int(v) for v in saved["arr_0"])
+                self.mean = [saved[f"arr_{i}"] for i in range(1, len(saved.files))]
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        if epoch < self.first_epoch or epoch <= self.last_epoch:
+            return
+        weights = [np.asarray(w, np.float64) for w in self.model.get_weights()]
+        if self.count == 0:
+            self.mean = weights
+        else:
+            self.mean = [m + (w - m) / (self.count + 1) for m, w in zip(self.mean, weights, strict=True)]
+        self.count, self.last_epoch = self.count + 1, epoch
+        tmp = self.path.with_suffix(".tmp.npz")
+        np.savez(tmp, np.array([self.count, self.last_epoch]), *self.mean)
+        os.replace(tmp, self.path)
+
+    def apply(self, model: keras.Model) -> None:
+        if self.count == 0:
+            raise RuntimeError(f"no epoch was averaged ({self.path})")
+        model.set_weights([m.astype(np.float32) for m in self.mean])
+
+
 def _fit_head_on_cached_features(
     model: keras.Model,
     x_train: np.ndarray,
@@ -329,7 +380,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--imagenet", required=True, help="MobileNetV2 ImageNet folded-BN .npz")
     parser.add_argument("--out", required=True, help="run directory: checkpoints, history, result")
     defaults = TrainConfig(data="", imagenet="", out="")
-    for name in ("resolution", "epochs", "batch_size", "head_epochs", "seed", "calibration_faces"):
+    for name in ("resolution", "epochs", "batch_size", "head_epochs", "seed", "calibration_faces", "average_epochs"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     for name in ("learning_rate", "weight_decay", "class_balance", "degrade_probability"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))

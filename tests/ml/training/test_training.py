@@ -77,6 +77,29 @@ def test_temperature_is_fitted_towards_calibration() -> None:
     assert fit_temperature(logits * 3.0, targets) > fit_temperature(logits, targets) * 2
 
 
+def test_weight_average_is_the_mean_of_the_chosen_epochs_across_a_resume(tmp_path: Path) -> None:
+    from ml.training.train import _WeightAverage
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    rng = np.random.default_rng(0)
+    snapshots = [[rng.normal(size=w.shape).astype(np.float32) for w in model.get_weights()] for _ in range(4)]
+    average = _WeightAverage(1, tmp_path / "average.npz")
+    average.set_model(model)
+    for epoch in (0, 1, 2):  # epoch 0 comes before the averaged ones
+        model.set_weights(snapshots[epoch])
+        average.on_epoch_end(epoch)
+    resumed = _WeightAverage(1, tmp_path / "average.npz")  # a new process after an interruption
+    resumed.set_model(model)
+    model.set_weights(snapshots[0])
+    resumed.on_epoch_end(2)  # an epoch replayed after the resume is not counted twice
+    model.set_weights(snapshots[3])
+    resumed.on_epoch_end(3)
+    resumed.apply(model)
+    assert resumed.count == 3
+    for got, *seen in zip(model.get_weights(), *snapshots[1:], strict=True):
+        np.testing.assert_allclose(got, np.mean(seen, axis=0), rtol=1e-6)
+
+
 def _kaggle_csv(tmp_path: Path) -> Path:
     """A tiny FER2013 CSV with FER+ votes: 48 training faces, 16 Valid faces."""
     data = tmp_path / "fer"
@@ -121,6 +144,28 @@ def test_training_command_end_to_end_on_kaggle_csv(tmp_path: Path, shared_dir: P
     history = json.loads((out / "history.json").read_text())
     train(config)
     assert json.loads((out / "history.json").read_text()) == history
+
+
+def test_training_with_weight_averaging_exports_the_averaged_network(tmp_path: Path, shared_dir: Path) -> None:
+    config = TrainConfig(
+        data=str(_kaggle_csv(tmp_path)),
+        imagenet=str(shared_dir / NPZ),
+        out=str(tmp_path / "run"),
+        resolution=32,
+        epochs=2,
+        average_epochs=2,
+        batch_size=16,
+        head_epochs=1,
+        calibration_faces=32,
+    )
+    assert train(config)["averaged_epochs"] == 2
+    with np.load(tmp_path / "run" / "average.npz") as saved:
+        assert list(saved["arr_0"]) == [2, 1]
+        mean = [saved[f"arr_{i}"] for i in range(1, len(saved.files))]
+    final = keras.models.load_model(tmp_path / "run" / "final.keras", compile=False)
+    for variable, averaged in zip(final.weights, mean, strict=True):
+        if variable.trainable:  # BatchNorm statistics are recomputed for the averaged weights
+            np.testing.assert_allclose(variable.numpy(), averaged, rtol=1e-5, atol=1e-6)
 
 
 def test_recipe_runs_its_networks_once_and_exports_the_routed_pair_or_the_ensemble(
