@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -123,19 +124,24 @@ def _kaggle_csv(tmp_path: Path) -> Path:
     return data
 
 
-def test_training_command_end_to_end_on_kaggle_csv(tmp_path: Path, shared_dir: Path) -> None:
-    data = _kaggle_csv(tmp_path)
-    out = tmp_path / "run"
+def _tiny_config(tmp_path: Path, shared_dir: Path, **changes: object) -> TrainConfig:
+    """A seconds-long run on the tiny CSV: 32-px network, one head epoch, one fine-tuning epoch."""
     config = TrainConfig(
-        data=str(data),
+        data=str(_kaggle_csv(tmp_path)),
         imagenet=str(shared_dir / NPZ),
-        out=str(out),
+        out=str(tmp_path / "run"),
         resolution=32,
         epochs=1,
         batch_size=16,
         head_epochs=1,
         calibration_faces=32,
     )
+    return replace(config, **changes)  # type: ignore[arg-type]
+
+
+def test_training_command_end_to_end_on_kaggle_csv(tmp_path: Path, shared_dir: Path) -> None:
+    out = tmp_path / "run"
+    config = _tiny_config(tmp_path, shared_dir)
     result = train(config)
     assert (out / "final.keras").is_file()
     assert json.loads((out / "config.json").read_text())["resolution"] == 32
@@ -147,18 +153,7 @@ def test_training_command_end_to_end_on_kaggle_csv(tmp_path: Path, shared_dir: P
 
 
 def test_training_with_weight_averaging_exports_the_averaged_network(tmp_path: Path, shared_dir: Path) -> None:
-    config = TrainConfig(
-        data=str(_kaggle_csv(tmp_path)),
-        imagenet=str(shared_dir / NPZ),
-        out=str(tmp_path / "run"),
-        resolution=32,
-        epochs=2,
-        average_epochs=2,
-        batch_size=16,
-        head_epochs=1,
-        calibration_faces=32,
-    )
-    assert train(config)["averaged_epochs"] == 2
+    assert train(_tiny_config(tmp_path, shared_dir, epochs=2, average_epochs=2))["averaged_epochs"] == 2
     with np.load(tmp_path / "run" / "average.npz") as saved:
         assert list(saved["arr_0"]) == [2, 1]
         mean = [saved[f"arr_{i}"] for i in range(1, len(saved.files))]
@@ -174,16 +169,7 @@ def test_recipe_runs_its_networks_once_and_exports_the_routed_pair_or_the_ensemb
     from ml.classifier import EmotionClassifier
     from ml.training.recipe import run_recipe, stage_configs
 
-    base = TrainConfig(
-        data=str(_kaggle_csv(tmp_path)),
-        imagenet=str(shared_dir / NPZ),
-        out=str(tmp_path / "run"),
-        resolution=32,
-        batch_size=16,
-        head_epochs=1,
-        calibration_faces=32,
-        export_dir=str(tmp_path / "export"),
-    )
+    base = replace(_tiny_config(tmp_path, shared_dir), epochs=14, export_dir=str(tmp_path / "export"))
     # The shipped recipe: stage 1, its fine-tune for call conditions, the routed pair.
     stage1, stage2 = stage_configs(base, stage1_epochs=1, calls_epochs=0, stage2_epochs=1)
     assert (stage1.augment, stage1.class_balance) == ("v1", 0.0)
