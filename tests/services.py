@@ -165,3 +165,12 @@ def wait_for_job(client: httpx.Client, job_id: str, *, timeout_s: float = 180.0)
         if time.monotonic() > deadline:
             raise AssertionError(f"job still {job['status']} after {timeout_s} s: {job}")
         time.sleep(0.2)
+
+
+def wait_until_deleted(settings: Settings, job_id: str, timeout_s: float = 10.0) -> None:
+    """The recording goes right after the job ends (the end is committed first, then the file):
+    wait until nothing under the storage root names the job."""
+    deadline = time.monotonic() + timeout_s
+    while any(job_id in str(path) for path in settings.storage_root.rglob("*")):
+        assert time.monotonic() < deadline, "the recording outlived its job"
+        time.sleep(0.05)

@@ -20,7 +20,7 @@ from emotrace.db import session_scope
 from emotrace.models import Chunk, FrameEmotion, Job
 from emotrace.settings import Settings
 from tests.api.test_api import assert_error, staged_files, upload
-from tests.services import wait_for_job
+from tests.services import wait_for_job, wait_until_deleted
 
 ClientFactory = Callable[..., httpx.Client]
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
@@ -141,7 +141,7 @@ def test_file_that_decodes_partly_fails_its_job_with_a_reason(
     ended = wait_for_job(client, job["id"])
     assert ended["status"] == "failed"
     assert ended["error"]["code"] == "truncated_video", ended["error"]
-    assert not any(job["id"] in str(path) for path in settings.storage_root.rglob("*"))
+    wait_until_deleted(settings, job["id"])
     assert_error(client.get(f"/v1/jobs/{job['id']}/summary"), 409, "job_not_finished")
 
 

@@ -29,7 +29,7 @@ from emotrace.settings import Settings
 from emotrace.storage import LocalStore, recording_key
 from ml.video import probe
 from tests.api.test_api import upload
-from tests.services import WEBHOOK_SECRET, wait_for_job
+from tests.services import WEBHOOK_SECRET, wait_for_job, wait_until_deleted
 
 ClientFactory = Callable[..., httpx.Client]
 
@@ -81,15 +81,6 @@ def row_counts(settings: Settings, job_id: str) -> dict[str, int]:
             name: int(session.scalar(select(func.count()).where(column == key)) or 0)
             for name, column in columns.items()
         }
-
-
-def wait_until_deleted(settings: Settings, job_id: str, timeout_s: float = 10.0) -> None:
-    """The recording goes right after the job ends (the end is committed first, then the file)."""
-    store, key = LocalStore(settings.storage_root), recording_key(uuid.UUID(job_id))
-    deadline = time.monotonic() + timeout_s
-    while store.exists(key):
-        assert time.monotonic() < deadline, "the recording outlived its job"
-        time.sleep(0.05)
 
 
 def test_two_workers_give_the_result_of_emotrace_analyze(
