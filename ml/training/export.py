@@ -10,9 +10,7 @@ Temperature scaling (and flip test-time augmentation, when chosen) is baked in, 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
 from pathlib import Path
 
 import keras
@@ -21,8 +19,9 @@ import onnx
 import tensorflow as tf
 
 from ml import EMOTIONS
-from ml.classifier import DEFAULT_MODEL, metadata_path
+from ml.classifier import DEFAULT_MODEL
 from ml.training.model import INPUT_SIZE
+from ml.training.model_files import write_model
 
 FP16_MIN_ELEMENTS = 256
 OPSET = 17
@@ -98,19 +97,6 @@ def export_onnx(
     }
     write_model(proto, onnx_path, meta)
     return onnx_path
-
-
-def write_model(proto: onnx.ModelProto, onnx_path: Path, meta: dict[str, object]) -> None:
-    """Write the ONNX file and its metadata, each atomically, with the file's sha256 set last in
-    the metadata, so no caller's metadata can override it: EmotionClassifier.load checks it."""
-    data = proto.SerializeToString()
-    tmp = onnx_path.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, onnx_path)
-    meta = {**meta, "sha256": hashlib.sha256(data).hexdigest()}
-    meta_path = metadata_path(onnx_path)
-    meta_path.with_suffix(".tmp").write_text(json.dumps(meta, indent=2) + "\n")
-    os.replace(meta_path.with_suffix(".tmp"), meta_path)
 
 
 def parity_gap(model: keras.Model, onnx_path: Path, faces: np.ndarray, *, temperature: float, flip_tta: bool) -> float:

@@ -37,7 +37,7 @@ from onnx import numpy_helper
 from ml.classifier import metadata_path, read_model
 from ml.training.data import load_split, trainable_mask
 from ml.training.degrade import CONDITIONS, degrade
-from ml.training.export import write_model
+from ml.training.model_files import write_model
 
 CALIBRATION_FACES = 1024
 CALIBRATION_BATCH = 64

@@ -22,7 +22,7 @@ from onnx import numpy_helper
 
 from ml.classifier import DEFAULT_MODEL, EmotionClassifier, metadata_path
 from ml.training.data import load_split, soft_labels
-from ml.training.export import write_model
+from ml.training.model_files import write_model
 from ml.training.train import calibration_targets, fit_temperature
 
 

@@ -30,6 +30,7 @@ from ml.classifier import DEFAULT_MODEL, EmotionClassifier, metadata_path, read_
 from ml.quality import QualityGate, quality_features
 from ml.training.data import load_split, majority_faces
 from ml.training.degrade import under_conditions
+from ml.training.model_files import write_json
 
 CALLS_MODEL = "emotion_calls.onnx"
 # Conditions where the call-trained network is the better reader: the gate's positive class.
@@ -132,9 +133,7 @@ def build_routed_export(clean_model: Path, calls_model: Path, data: Path, out_di
         "positive_conditions": list(DEGRADED),
         "valid": result,
     }
-    tmp = metadata_path(clean_target).with_suffix(".tmp")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    os.replace(tmp, metadata_path(clean_target))
+    write_json(metadata_path(clean_target), meta)
     return result
 
 

@@ -45,6 +45,7 @@ from ml.training.model import (
     load_imagenet_npz,
     refresh_batchnorm_statistics,
 )
+from ml.training.model_files import write_json
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,6 @@ class TrainConfig:
     distill_from: str | None = None  # an exported model (.onnx) whose reading of the clean face joins the target
     distill_weight: float = 0.5  # the teacher's share of the target (the votes have the rest)
     average_epochs: int = 0  # > 0: constant learning rate, the last N epochs' weights averaged (SWA)
-
-
-def _atomic_write_json(path: Path, payload: object) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
 
 
 def _training_arrays(split: FerSplit) -> tuple[np.ndarray, np.ndarray]:
@@ -144,7 +139,7 @@ def calibration_targets(
 def train(config: TrainConfig) -> dict[str, float]:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write_json(out / "config.json", asdict(config))
+    write_json(out / "config.json", asdict(config), sort_keys=True)
     keras.utils.set_random_seed(config.seed)
     started = time.monotonic()
 
@@ -232,7 +227,7 @@ def train(config: TrainConfig) -> dict[str, float]:
         "phase1_seconds": round(phase1_s, 1),
         "train_seconds": round(time.monotonic() - started, 1),
     }
-    _atomic_write_json(out / "result.json", result)
+    write_json(out / "result.json", result, sort_keys=True)
     model.save(out / "final.keras")
     print(json.dumps(result), flush=True)
     if config.export_dir:
@@ -300,7 +295,7 @@ class _ValidTracker(keras.callbacks.Callback):
         acc = majority_accuracy(predict_logits(self.model, self.x_valid, flip_tta=False), self.votes)
         self.history = [h for h in self.history if h["epoch"] != epoch]
         self.history.append({"epoch": epoch, "valid_acc": acc, "loss": float((logs or {}).get("loss", 0.0))})
-        _atomic_write_json(self.history_path, self.history)
+        write_json(self.history_path, self.history, sort_keys=True)
         print(f"epoch {epoch + 1}: valid majority accuracy {acc:.4f}", flush=True)
 
 
