@@ -65,6 +65,29 @@ def read_model(model_path: Path) -> tuple[bytes, dict[str, object]]:
     return model_bytes, metadata
 
 
+def read_calls_network(model_path: Path, metadata: dict[str, object]) -> tuple[Path, bytes, dict[str, object]]:
+    """The call-condition network a routed model's metadata names: its path, bytes and metadata,
+    after checking it is the very file the pair was measured with and reads the same input."""
+    routing = metadata.get("routing")
+    if (
+        not isinstance(routing, dict)
+        or not isinstance(routing.get("calls_model"), str)
+        or not isinstance(routing.get("gate"), dict)
+    ):
+        raise ValueError(f"{metadata_path(model_path)}: routing needs calls_model and gate")
+    calls_path = model_path.parent / str(routing["calls_model"])
+    calls_bytes, calls_metadata = read_model(calls_path)
+    if calls_metadata.get("sha256") != routing.get("calls_sha256"):
+        # Each file matches its own metadata, but not the pair this model was measured as.
+        raise ModelIntegrityError(
+            f"{calls_path}: sha256 {calls_metadata.get('sha256')} is not the call-condition network "
+            f"{routing.get('calls_sha256')!r} recorded in {metadata_path(model_path)}"
+        )
+    if calls_metadata.get("input") != metadata.get("input") or calls_metadata.get("labels") != metadata.get("labels"):
+        raise ValueError(f"{calls_path}: input or labels differ from {model_path}'s")
+    return calls_path, calls_bytes, calls_metadata
+
+
 class EmotionClassifier:
     """Face crops in, FER+ probabilities out. Thread-safe: ONNX Runtime sessions are."""
 
@@ -116,20 +139,7 @@ class EmotionClassifier:
             return cls(session, {k: v for k, v in metadata.items() if k != "routing"})
         if not isinstance(routing, dict):
             return cls(session, metadata)
-        if not isinstance(routing.get("calls_model"), str) or not isinstance(routing.get("gate"), dict):
-            raise ValueError(f"{metadata_path(model_path)}: routing needs calls_model and gate")
-        calls_path = model_path.parent / str(routing["calls_model"])
-        calls_bytes, calls_metadata = read_model(calls_path)
-        if calls_metadata.get("sha256") != routing.get("calls_sha256"):
-            # Each file matches its own metadata, but not the pair this model was measured as.
-            raise ModelIntegrityError(
-                f"{calls_path}: sha256 {calls_metadata.get('sha256')} is not the call-condition network "
-                f"{routing.get('calls_sha256')!r} recorded in {metadata_path(model_path)}"
-            )
-        if calls_metadata.get("input") != metadata.get("input") or calls_metadata.get("labels") != metadata.get(
-            "labels"
-        ):
-            raise ValueError(f"{calls_path}: input or labels differ from {model_path}'s")
+        _, calls_bytes, _ = read_calls_network(model_path, metadata)
         calls_session = ort.InferenceSession(calls_bytes, options, providers=["CPUExecutionProvider"])
         gate = QualityGate.from_json(routing["gate"])
         return cls(session, metadata, calls_session=calls_session, gate=gate)

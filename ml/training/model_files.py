@@ -29,11 +29,14 @@ def write_json(path: Path, payload: object, *, sort_keys: bool = False) -> None:
     os.replace(tmp, path)
 
 
-def write_model(proto: SerializableModel, onnx_path: Path, meta: dict[str, object]) -> None:
+def write_model(proto: SerializableModel, onnx_path: Path, meta: dict[str, object]) -> dict[str, object]:
     """Write the ONNX file and its metadata, each atomically, with the file's sha256 set last in
-    the metadata, so no caller's metadata can override it: EmotionClassifier.load checks it."""
+    the metadata, so no caller's metadata can override it: EmotionClassifier.load checks it.
+    Returns the metadata as written."""
     data = proto.SerializeToString()
     tmp = onnx_path.with_suffix(".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, onnx_path)
-    write_json(metadata_path(onnx_path), {**meta, "sha256": hashlib.sha256(data).hexdigest()})
+    written = {**meta, "sha256": hashlib.sha256(data).hexdigest()}
+    write_json(metadata_path(onnx_path), written)
+    return written

@@ -25,7 +25,6 @@ int8 pair keeps the float pair's gate, which reads the input face and not the ne
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +33,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ml.classifier import metadata_path, read_model
+from ml.classifier import read_calls_network, read_model
 from ml.training.data import load_split, trainable_mask
 from ml.training.degrade import CONDITIONS, degrade
 from ml.training.model_files import write_model
@@ -88,9 +87,11 @@ def calibration_faces(data: Path, *, count: int = CALIBRATION_FACES, seed: int =
     return faces.astype(np.float32)[..., None]
 
 
-def quantize_network(source: Path, target: Path, faces: np.ndarray) -> dict[str, object]:
-    """Write the int8 version of the single-network export ``source`` to ``target`` (with its
-    metadata); returns that metadata."""
+def quantize_network(
+    source: Path, target: Path, faces: np.ndarray, *, routing: dict[str, object] | None = None
+) -> dict[str, object]:
+    """Write the int8 version of export ``source``'s own network to ``target`` (with its metadata,
+    naming ``routing``'s call network when given); returns that metadata."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -131,6 +132,8 @@ def quantize_network(source: Path, target: Path, faces: np.ndarray) -> dict[str,
         )
         proto = onnx.load(quantized)
     int8_meta = {k: v for k, v in meta.items() if k not in ("sha256", "routing", "weights_storage")}
+    if routing is not None:
+        int8_meta["routing"] = routing
     int8_meta["weights_storage"] = "int8"
     int8_meta["quantization"] = {
         "from_model": source.name,
@@ -140,9 +143,7 @@ def quantize_network(source: Path, target: Path, faces: np.ndarray) -> dict[str,
         "calibration": f"{len(faces)} FER2013Train faces, every second one under an ml.training.degrade condition",
         "seed": SEED,
     }
-    write_model(proto, target, int8_meta)
-    written: dict[str, object] = json.loads(metadata_path(target).read_text())
-    return written
+    return write_model(proto, target, int8_meta)
 
 
 def quantize_export(model: Path, data: Path, out_dir: Path, *, count: int = CALIBRATION_FACES) -> Path:
@@ -155,18 +156,12 @@ def quantize_export(model: Path, data: Path, out_dir: Path, *, count: int = CALI
     routing = meta.get("routing")
     calls_routing: dict[str, object] | None = None
     if isinstance(routing, dict):
-        calls = model.parent / str(routing["calls_model"])
-        if read_model(calls)[1].get("sha256") != routing.get("calls_sha256"):
-            raise ValueError(f"{calls} is not the call network {model} was paired with")
+        # The call network first: the pair exists once the first file names it.
+        calls, _, _ = read_calls_network(model, meta)
         calls_target = int8_path(calls, out_dir)
         calls_meta = quantize_network(calls, calls_target, faces)
         calls_routing = {**routing, "calls_model": calls_target.name, "calls_sha256": calls_meta["sha256"]}
-    quantize_network(model, target, faces)
-    if calls_routing is not None:
-        # The pair is complete only once the first file names the second: write the routing last.
-        int8_meta = json.loads(metadata_path(target).read_text())
-        int8_meta["routing"] = calls_routing
-        write_model(onnx.load(target), target, {k: v for k, v in int8_meta.items() if k != "sha256"})
+    quantize_network(model, target, faces, routing=calls_routing)
     return target
 
 
