@@ -199,8 +199,9 @@ def train(config: TrainConfig) -> dict[str, float]:
         keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False),
         tracker,
     ]
-    average = _WeightAverage(config.epochs - config.average_epochs, out / "average.npz")
+    average = None
     if config.average_epochs:
+        average = _WeightAverage(config.epochs - config.average_epochs, out / "average.npz")
         callbacks.append(average)
     model.fit(
         dataset,
@@ -211,14 +212,14 @@ def train(config: TrainConfig) -> dict[str, float]:
     )
     # BackupAndRestore has left the last epoch's weights in the model (also on a rerun of a
     # finished run, which trains nothing); statistics are refreshed from the weights themselves.
-    if config.average_epochs:
+    if average is not None:
         average.apply(model)
     refresh_batchnorm_statistics(model, refresh_faces)
     logits = predict_logits(model, x_valid, flip_tta=config.flip_tta)
     temperature = fit_temperature(*calibration_targets(logits, y_valid, valid_split.votes, config.calibrate_to))
     result = {
         "epochs": config.epochs,
-        **({"averaged_epochs": average.count} if config.average_epochs else {}),
+        **({"averaged_epochs": average.count} if average is not None else {}),
         "valid_majority_accuracy": majority_accuracy(logits, valid_split.votes),
         "valid_majority_accuracy_single_pass": majority_accuracy(
             predict_logits(model, x_valid, flip_tta=False), valid_split.votes
