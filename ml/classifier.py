@@ -14,6 +14,9 @@ A model may route faces between two networks: its metadata then names a second e
 network fine-tuned for call conditions, and the quality gate (``ml.quality``) that sends blurred,
 low-resolution, compressed or noisy faces to it and the rest to the first. Each face is read by
 one network, so routing costs one network a face plus the gate's four cheap measures.
+
+A network's metadata may also name ``framings``: zooms around the crop at which each face is read,
+the readings averaged (``ml.framings``). A network without them reads each face once.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import cv2
 import numpy as np
 
 from ml import EMOTIONS
+from ml.framings import average_readings, parse_framings, reframe
 from ml.quality import QualityGate
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -99,12 +103,16 @@ class EmotionClassifier:
         batch_size: int = 64,
         calls_session: object | None = None,
         gate: QualityGate | None = None,
+        framings: Sequence[float] | None = None,
+        calls_framings: Sequence[float] | None = None,
     ) -> None:
         if (calls_session is None) != (gate is None):
             raise ValueError("a call-condition network and its quality gate come together")
         self._session = session
         self._calls_session = calls_session
         self.gate = gate
+        self.framings = parse_framings(metadata.get("framings") if framings is None else list(framings))
+        self.calls_framings = parse_framings(calls_framings)
         self.metadata = metadata
         self.batch_size = batch_size
         input_meta = metadata.get("input", {})
@@ -115,12 +123,19 @@ class EmotionClassifier:
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike[str] | None = None, *, threads: int | None = None, routed: bool = True
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        threads: int | None = None,
+        routed: bool = True,
+        framings: Sequence[float] | None = None,
     ) -> EmotionClassifier:
         """Load the shipped model (or ``path``); ``threads`` caps ONNX Runtime's intra-op pool,
         so several workers on one machine do not oversubscribe its cores. ``routed=False`` serves
         the file's own network alone, ignoring a call-condition network its metadata names
-        (training and benchmarks compare the two that way)."""
+        (training and benchmarks compare the two that way). ``framings`` replaces the zooms every
+        network is read at (``(1.0,)``: once, as trained); by default each network's metadata
+        says."""
         import onnxruntime as ort
 
         model_path = Path(path) if path is not None else DEFAULT_MODEL
@@ -136,13 +151,20 @@ class EmotionClassifier:
         session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
         routing = metadata.get("routing")
         if not routed:
-            return cls(session, {k: v for k, v in metadata.items() if k != "routing"})
+            return cls(session, {k: v for k, v in metadata.items() if k != "routing"}, framings=framings)
         if not isinstance(routing, dict):
-            return cls(session, metadata)
-        _, calls_bytes, _ = read_calls_network(model_path, metadata)
+            return cls(session, metadata, framings=framings)
+        _, calls_bytes, calls_metadata = read_calls_network(model_path, metadata)
         calls_session = ort.InferenceSession(calls_bytes, options, providers=["CPUExecutionProvider"])
         gate = QualityGate.from_json(routing["gate"])
-        return cls(session, metadata, calls_session=calls_session, gate=gate)
+        return cls(
+            session,
+            metadata,
+            calls_session=calls_session,
+            gate=gate,
+            framings=framings,
+            calls_framings=calls_metadata.get("framings") if framings is None else framings,  # type: ignore[arg-type]
+        )
 
     @property
     def name(self) -> str:
@@ -183,13 +205,13 @@ class EmotionClassifier:
             return np.zeros((0, len(EMOTIONS)), np.float32)
         inputs = self.preprocess(faces)
         if self._calls_session is None or self.gate is None:
-            return self._run(self._session, inputs)
-        degraded = self.gate.degraded(inputs[..., 0])
+            return self._read(self._session, inputs, self.framings)
+        degraded = self.gate.degraded(inputs[..., 0])  # judged on the crop itself, whatever the framings
         probs = np.empty((len(inputs), len(EMOTIONS)), np.float32)
         if not degraded.all():
-            probs[~degraded] = self._run(self._session, inputs[~degraded])
+            probs[~degraded] = self._read(self._session, inputs[~degraded], self.framings)
         if degraded.any():
-            probs[degraded] = self._run(self._calls_session, inputs[degraded])
+            probs[degraded] = self._read(self._calls_session, inputs[degraded], self.calls_framings)
         return probs
 
     def degraded(self, faces: Sequence[np.ndarray]) -> np.ndarray:
@@ -197,6 +219,14 @@ class EmotionClassifier:
         if self.gate is None:
             return np.zeros(len(faces), bool)
         return self.gate.degraded(self.preprocess(faces)[..., 0])
+
+    def _read(self, session: object, inputs: np.ndarray, framings: tuple[float, ...]) -> np.ndarray:
+        """One network's probabilities for ``inputs``, read at each of ``framings`` and averaged;
+        all framings of a batch go through the network in one run."""
+        if len(framings) == 1:
+            return self._run(session, reframe(inputs, framings[0]))
+        stacked = self._run(session, np.concatenate([reframe(inputs, scale) for scale in framings]))
+        return average_readings(np.split(stacked, len(framings)))
 
     def _run(self, session: object, inputs: np.ndarray) -> np.ndarray:
         name = session.get_inputs()[0].name  # type: ignore[attr-defined]

@@ -162,3 +162,26 @@ def make_augmenter(name: str, seed: int, degrade_probability: float = MILD) -> A
     """The batch transform for recipe ``name`` (``v1``, ``v2`` or ``v3``); a function of a (B,48,48,1) batch."""
     framing, degrade = make_stages(name, seed, degrade_probability)
     return lambda batch: degrade(framing(batch))
+
+
+def mixup(
+    faces: tf.Tensor, targets: tf.Tensor, weights: tf.Tensor, alpha: float
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Zhang et al. 2018: each face blended with another face of the batch, its soft vote target
+    and loss weight blended in the same proportion (lambda ~ Beta(alpha, alpha), one per face).
+
+    A blend of two expressions is a face between them with a target between them, which is what a
+    subtle expression is: it asks the network for graded readings instead of snapping every face
+    that is not clearly expressive to the majority class.
+    """
+    n = tf.shape(faces)[0]
+    a = tf.random.gamma((n,), alpha)
+    b = tf.random.gamma((n,), alpha)
+    lam = a / tf.maximum(a + b, 1e-12)
+    partner = tf.random.shuffle(tf.range(n))
+    lam_faces = tf.reshape(lam, (-1, 1, 1, 1))
+    lam_rows = tf.reshape(lam, (-1, 1))
+    mixed_faces = lam_faces * faces + (1.0 - lam_faces) * tf.gather(faces, partner)
+    mixed_targets = lam_rows * targets + (1.0 - lam_rows) * tf.gather(targets, partner)
+    mixed_weights = lam * weights + (1.0 - lam) * tf.gather(weights, partner)
+    return mixed_faces, mixed_targets, mixed_weights

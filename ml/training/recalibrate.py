@@ -46,7 +46,8 @@ def recalibrate(model_path: Path, data: Path, calibrate_to: str) -> float:
     meta = json.loads(meta_path.read_text())
     old_t = float(meta["temperature"])
     valid = load_split(data, "valid")
-    probs = EmotionClassifier.load(model_path, routed=False).predict(list(valid.images))
+    # One reading per face: only then is T * log p the network's logits (up to a constant).
+    probs = EmotionClassifier.load(model_path, routed=False, framings=(1.0,)).predict(list(valid.images))
     logits = old_t * np.log(np.clip(probs, 1e-12, None))
     new_t = fit_temperature(*calibration_targets(logits, soft_labels(valid.votes), valid.votes, calibrate_to))
 

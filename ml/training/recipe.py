@@ -6,7 +6,9 @@ The shipped model is a routed pair (``ml.quality``, ``ml.training.routing``):
   which reads sharp faces best;
 - stage 2 fine-tunes stage 1's network for call conditions (``v3`` augmentation: stage 1's framing,
   plus blur, down-then-up scaling, JPEG and noise on about half the faces): the call network;
-- a quality gate fitted on FER+ Valid sends each face to one of the two.
+- a quality gate fitted on FER+ Valid sends each face to one of the two;
+- the zooms around the crop at which each network reads a face are fitted on FER+ Valid
+  (``ml.framings``, ``ml.training.framings``).
 
 ``calls_epochs`` > 0 (with ``stage2_epochs`` 0) is the experiment kept so that its figures in
 ml/MODEL_CARD.md ("Recipe changes") can be reproduced by the same command: a second network
@@ -128,6 +130,11 @@ def run_recipe(
         calls = Path(stage2.export_dir or "") / "emotion.onnx"
         result = build_routed_export(clean, calls, Path(base.data), Path(base.export_dir))
         print(json.dumps(result), flush=True)
+        from ml.training.framings import fit_framings
+
+        framings = fit_framings(Path(base.export_dir) / "emotion.onnx", Path(base.data))
+        result["framings"] = {"clean": framings["clean"], "calls": framings["calls"]}
+        print(json.dumps(result["framings"]), flush=True)
     elif calls_epochs > 0 and init_from is None:  # configs are stage 1 and calls
         from ml.training.ensemble import build_ensemble
 

@@ -105,8 +105,10 @@ def build_routed_export(clean_model: Path, calls_model: Path, data: Path, out_di
     its routing replaced. The call export must be a single network."""
     if isinstance(read_model(calls_model)[1].get("routing"), dict):
         raise ValueError(f"{calls_model} routes between two networks: give a single-network export")
-    clean = EmotionClassifier.load(clean_model, routed=False)
-    calls = EmotionClassifier.load(calls_model)
+    # The gate is fitted on the networks as trained; zooms are fitted afterwards, for this gate
+    # (ml.training.framings), so any recorded for an earlier gate are dropped below.
+    clean = EmotionClassifier.load(clean_model, routed=False, framings=(1.0,))
+    calls = EmotionClassifier.load(calls_model, framings=(1.0,))
     labels, valid = readings(data, "valid", clean, calls)
     gate = fit_gate(labels, valid)
     accuracy = routed_accuracy(labels, valid, gate)
@@ -115,10 +117,15 @@ def build_routed_export(clean_model: Path, calls_model: Path, data: Path, out_di
     out_dir.mkdir(parents=True, exist_ok=True)
     calls_target = out_dir / CALLS_MODEL
     _copy_export(calls_model, calls_target)
-    calls_sha = json.loads(metadata_path(calls_target).read_text())["sha256"]
+    calls_meta = json.loads(metadata_path(calls_target).read_text())
+    calls_sha = calls_meta["sha256"]
     clean_target = out_dir / DEFAULT_MODEL.name
     _copy_export(clean_model, clean_target)
     meta = json.loads(metadata_path(clean_target).read_text())
+    for stale in (meta, calls_meta):
+        stale.pop("framings", None)
+        stale.pop("framings_fit", None)
+    write_json(metadata_path(calls_target), calls_meta)
     result: dict[str, object] = {
         "threshold": gate.threshold,
         "valid_accuracy": {k: round(v, 4) for k, v in accuracy.items()},

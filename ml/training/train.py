@@ -35,7 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ml.training.augment import MILD, make_augmenter, make_stages
+from ml.training.augment import MILD, make_augmenter, make_stages, mixup
 from ml.training.data import FerSplit, load_split, majority_labels, soft_labels, trainable_mask
 from ml.training.distill import Teacher, mixed_targets
 from ml.training.model import (
@@ -73,6 +73,7 @@ class TrainConfig:
     distill_from: str | None = None  # an exported model (.onnx) whose reading of the clean face joins the target
     distill_weight: float = 0.5  # the teacher's share of the target (the votes have the rest)
     average_epochs: int = 0  # > 0: constant learning rate, the last N epochs' weights averaged (SWA)
+    mixup: float = 0.0  # > 0: mixup of faces and soft targets after augmentation, lambda ~ Beta(mixup, mixup)
 
 
 def _training_arrays(split: FerSplit) -> tuple[np.ndarray, np.ndarray]:
@@ -249,7 +250,11 @@ def batch_transform(config: TrainConfig) -> Callable[[tf.Tensor, tf.Tensor, tf.T
     the teacher's reading of each face after framing and before the call degradations."""
     if not config.distill_from:
         augment = make_augmenter(config.augment, config.seed, config.degrade_probability)
+        if config.mixup > 0:
+            return lambda x, y, w: mixup(augment(x), y, w, config.mixup)
         return lambda x, y, w: (augment(x), y, w)
+    if config.mixup > 0:
+        raise ValueError("mixup and distillation are not combined")
     framing, degrade = make_stages(config.augment, config.seed, config.degrade_probability)
     teacher, weight = Teacher(config.distill_from), config.distill_weight
 
@@ -378,7 +383,7 @@ def main(argv: list[str] | None = None) -> None:
     defaults = TrainConfig(data="", imagenet="", out="")
     for name in ("resolution", "epochs", "batch_size", "head_epochs", "seed", "calibration_faces", "average_epochs"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
-    for name in ("learning_rate", "weight_decay", "class_balance", "degrade_probability"):
+    for name in ("learning_rate", "weight_decay", "class_balance", "degrade_probability", "mixup"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     parser.add_argument("--init-from", default=None, help="start from this network (.onnx export or Keras weights)")
     parser.add_argument("--augment", default=defaults.augment, choices=("v1", "v2", "v3"))

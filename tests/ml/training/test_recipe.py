@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from ml.classifier import DEFAULT_MODEL, EmotionClassifier, metadata_path
-from ml.training.augment import make_augmenter, make_stages
+from ml.training.augment import make_augmenter, make_stages, mixup
 from ml.training.distill import Teacher, mixed_targets
 from ml.training.from_onnx import load_onnx_weights
 from ml.training.model import build_emotion_model
@@ -82,6 +82,37 @@ def test_teacher_gives_the_exports_untempered_distribution(ferplus_dir: Path) ->
     assert Teacher(DEFAULT_MODEL).temperature < 1.0
     assert (taught.max(axis=1) <= served.max(axis=1) + 1e-6).all()
     assert taught.max(axis=1).mean() < served.max(axis=1).mean() - 0.01
+
+
+def test_mixup_blends_faces_targets_and_weights_in_one_proportion_per_face() -> None:
+    """Face i is the constant 10*i with a one-hot target on class i and weight i+1, so a blend
+    of faces i and j in proportion lam is the constant the target's own proportions predict."""
+    classes = np.arange(8)
+    faces = np.broadcast_to(10.0 * classes[:, None, None, None], (8, 48, 48, 1)).astype(np.float32)
+    targets = np.eye(8, dtype=np.float32)
+    weights = (classes + 1).astype(np.float32)
+    mixed_faces, mixed_targets, mixed_weights = (np.asarray(t) for t in mixup(faces, targets, weights, 1.0))
+    np.testing.assert_allclose(mixed_targets.sum(axis=1), 1.0, atol=1e-5)
+    assert ((mixed_targets > 1e-6).sum(axis=1) <= 2).all()  # each face blends with one partner
+    np.testing.assert_allclose(
+        mixed_faces[:, :, :, 0],
+        np.broadcast_to((mixed_targets @ (10.0 * classes))[:, None, None], (8, 48, 48)),
+        atol=1e-3,
+    )
+    np.testing.assert_allclose(mixed_weights, mixed_targets @ weights, atol=1e-5)
+    assert (mixed_targets.max(axis=1) < 0.99).any()  # Beta(1, 1) rarely leaves all eight unmixed
+
+
+def test_training_mixes_faces_after_augmentation_only_when_asked() -> None:
+    faces = np.random.default_rng(0).integers(0, 256, (16, 48, 48, 1)).astype(np.float32)
+    targets = np.eye(8, dtype=np.float32)[np.arange(16) % 8]
+    weights = np.ones(16, np.float32)
+    _, plain, _ = batch_transform(TrainConfig(data="", imagenet="", out=""))(faces, targets, weights)
+    np.testing.assert_array_equal(np.asarray(plain), targets)
+    _, mixed, _ = batch_transform(TrainConfig(data="", imagenet="", out="", mixup=1.0))(faces, targets, weights)
+    assert not np.array_equal(np.asarray(mixed), targets)
+    with pytest.raises(ValueError, match="mixup and distillation"):
+        batch_transform(TrainConfig(data="", imagenet="", out="", mixup=0.2, distill_from=str(DEFAULT_MODEL)))
 
 
 def test_distillation_degrades_the_students_face_and_mixes_the_targets(ferplus_dir: Path) -> None:

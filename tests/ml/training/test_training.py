@@ -181,8 +181,11 @@ def test_recipe_runs_its_networks_once_and_exports_the_routed_pair_or_the_ensemb
     meta = json.loads((tmp_path / "export" / "emotion.json").read_text())
     assert meta["routing"]["calls_model"] == "emotion_calls.onnx"
     assert meta["routing"]["gate"]["threshold"] in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    calls_meta = json.loads((tmp_path / "export" / "emotion_calls.json").read_text())
+    assert len(meta["framings_fit"]["candidates"]) == 9  # three per network, fitted together
     pair = EmotionClassifier.load(tmp_path / "export" / "emotion.onnx")
     assert pair.gate is not None and "+" in pair.name
+    assert (list(pair.framings), list(pair.calls_framings)) == (meta["framings"], calls_meta["framings"])
     assert pair.predict([np.zeros((48, 48), np.uint8), np.full((30, 30), 99, np.uint8)]).shape == (2, 8)
     stamps = [(Path(c.out) / "result.json").stat().st_mtime_ns for c in (stage1, stage2)]
     run_recipe(base, stage1_epochs=1, calls_epochs=0, stage2_epochs=1)
