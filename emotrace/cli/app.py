@@ -121,7 +121,8 @@ def train(
     """Train the emotion model to the shipped weights (needs the `train` extra).
 
     Stage 1 (clean faces) and stage 2 (call conditions) are served as a pair routed by a
-    quality gate fitted on FER+ Valid; the calls ensemble is an experiment
+    quality gate fitted on FER+ Valid, each network read at the zooms around the crop that a
+    second Valid fit chooses; the calls ensemble is an experiment
     (ml/training/recipe.py).
     Rerunning the same command after an interruption resumes
     from the last finished epoch of the unfinished stage.

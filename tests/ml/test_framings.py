@@ -95,7 +95,7 @@ def _valid_crops(ferplus_dir: Path, count: int) -> list[np.ndarray]:
 
 
 def test_the_fit_scores_every_pair_of_candidates_and_prefers_the_cheaper_on_a_tie() -> None:
-    from ml.training.framings import CANDIDATES, best_of, score_candidates
+    from ml.training.framings import CANDIDATES, MIN_GAIN, best_of, score_candidates
 
     labels = np.array([0, 1, 2, 3])
     one_hot = np.eye(8, dtype=np.float32)[labels] * 0.9 + 0.1 / 8
@@ -118,3 +118,9 @@ def test_the_fit_scores_every_pair_of_candidates_and_prefers_the_cheaper_on_a_ti
     assert best[4] == {"clean": 1.0, "blur": 1.0}
     worst = min(scored, key=lambda row: row[0])
     assert worst[3] == (1.0,) and worst[4]["blur"] == 0.0
+    # A gain under MIN_GAIN does not pay for three runs a face; one above it does.
+    no_figures: dict[str, float] = {}
+    cheap = (0.8390, -2, (1.0,), (1.0,), no_figures)
+    assert best_of([cheap, (0.8390 + MIN_GAIN / 2, -4, (0.92, 1.0, 1.08), (1.0,), no_figures)]) == cheap
+    dear = (0.8390 + 2 * MIN_GAIN, -4, (0.92, 1.0, 1.08), (1.0,), no_figures)
+    assert best_of([cheap, dear]) == dear
