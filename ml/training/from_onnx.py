@@ -14,13 +14,18 @@ after :func:`ml.training.model.calibrate_batchnorm`.
 from __future__ import annotations
 
 import argparse
+import itertools
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 
 from ml.training.model import backbone_of, build_emotion_model, member_name
+
+if TYPE_CHECKING:
+    from onnx import GraphProto, NodeProto
 
 _LAYER = re.compile(r"/([A-Za-z0-9_]+?)_1/(?:convolution|depthwise)")
 _MEMBER_SCOPE = re.compile(r"/member_\d+_1/")
@@ -61,19 +66,53 @@ def _bias_after(graph: object, output: str, constants: dict[str, np.ndarray]) ->
     return (scale if scale is not None else np.ones_like(shift)), shift
 
 
-def _in_member(node: object, member: int | None) -> bool:
-    """Whether ``node`` (a Conv or MatMul) uses the weights of ensemble member ``member``.
+def _member_of(text: str) -> str | None:
+    match = _MEMBER_SCOPE.search(text)
+    return match.group(0) if match else None
 
-    tf2onnx keeps the Keras scope (``.../member_0_1/...``) in node and constant names. The weight's
-    name decides where it has one: the export merges computations the members share (their
-    identical preprocessing), so a member's first convolution may carry another member's node
-    name. Folded constants (``const_fold_opt__N``) have none; then the node's name decides.
-    With ``member`` None, every node belongs."""
-    if member is None:
-        return True
-    weight = node.input[1]  # type: ignore[attr-defined]
-    owner = weight if _MEMBER_SCOPE.search(weight) else node.name  # type: ignore[attr-defined]
-    return f"/{member_name(member)}_1/" in owner
+
+def _resolve_convs(graph: GraphProto, conv_layers: list[str]) -> list[tuple[NodeProto, str, str | None]]:
+    """Each Conv node of the graph with the Keras layer it computes and the ensemble member scope
+    (``/member_N_1/``) it belongs to, if any.
+
+    tf2onnx keeps the Keras scope in node and constant names where it can: the weight's name
+    decides where it has one (the export merges computations the members share, such as their
+    identical preprocessing, so a member's first convolution may carry another member's node
+    name), else the node's. A folded weight (``const_fold_opt__N``, a depthwise kernel reshaped at
+    export) on a node renamed ``Conv__N`` has neither: such a convolution is the layer that follows,
+    in the backbone's order, the convolution that feeds it, and belongs to that one's member."""
+    producers = {output: node for node in graph.node for output in node.output}
+    following = dict(itertools.pairwise(conv_layers))
+    resolved: dict[str, tuple[str, str | None]] = {}  # Conv node name -> (layer, member scope)
+    out: list[tuple[NodeProto, str, str | None]] = []
+    for node in graph.node:
+        if node.op_type != "Conv":
+            continue
+        weight = node.input[1]
+        match = _LAYER.search(node.name) or _LAYER.search(weight)
+        member = _member_of(weight) or _member_of(node.name)
+        if match is not None:
+            layer = match.group(1)
+        else:
+            feeder = _feeding_conv(node, producers)
+            if feeder is None or feeder.name not in resolved or resolved[feeder.name][0] not in following:
+                raise ValueError(f"cannot tell which layer ONNX node {node.name} is")
+            feeder_layer, feeder_member = resolved[feeder.name]
+            layer, member = following[feeder_layer], member or feeder_member
+        resolved[node.name] = (layer, member)
+        out.append((node, layer, member))
+    return out
+
+
+def _feeding_conv(node: NodeProto, producers: dict[str, NodeProto]) -> NodeProto | None:
+    """The nearest Conv upstream along each node's first input (activations, padding, casts)."""
+    name = node.input[0]
+    while name in producers:
+        upstream = producers[name]
+        if upstream.op_type == "Conv":
+            return upstream
+        name = upstream.input[0]
+    return None
 
 
 def load_onnx_weights(model: keras.Model, onnx_path: Path, member: int | None = None) -> int:
@@ -88,15 +127,13 @@ def load_onnx_weights(model: keras.Model, onnx_path: Path, member: int | None = 
         raise ValueError(f"{onnx_path} is an ensemble export: choose one of its members")
     constants = _onnx_constants(graph)
     backbone = backbone_of(model)
+    conv_layers = [
+        layer.name for layer in backbone.layers if isinstance(layer, keras.layers.Conv2D | keras.layers.DepthwiseConv2D)
+    ]
+    scope = None if member is None else f"/{member_name(member)}_1/"
     done: set[str] = set()
-    for node in graph.node:
-        if node.op_type != "Conv" or not _in_member(node, member):
-            continue
-        match = _LAYER.search(node.name) or _LAYER.search(node.input[1])
-        if match is None:
-            raise ValueError(f"cannot tell which layer ONNX node {node.name} is")
-        name = match.group(1)
-        if name in done:
+    for node, name, node_member in _resolve_convs(graph, conv_layers):
+        if (scope is not None and node_member != scope) or name in done:
             continue
         kernel = constants[node.input[1]].astype(np.float32)
         if len(node.input) > 2:
@@ -125,7 +162,11 @@ def load_onnx_weights(model: keras.Model, onnx_path: Path, member: int | None = 
         )
         done.add(name)
     matmul = next(
-        n for n in graph.node if n.op_type == "MatMul" and "emotion_logits" in n.name and _in_member(n, member)
+        n
+        for n in graph.node
+        if n.op_type == "MatMul"
+        and "emotion_logits" in n.name
+        and (scope is None or (_member_of(n.input[1]) or _member_of(n.name)) == scope)
     )
     add = next(n for n in graph.node if n.op_type == "Add" and n.input[0] == matmul.output[0])
     model.get_layer("emotion_logits").set_weights(
