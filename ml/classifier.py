@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from ml import EMOTIONS
-from ml.framings import average_readings, parse_framings, reframe
+from ml.framings import AS_TRAINED, average_readings, parse_framings, reframe
 from ml.quality import QualityGate
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -168,14 +168,21 @@ class EmotionClassifier:
 
     @property
     def name(self) -> str:
+        """What an analysis records as its model: the networks' sha256 prefixes and, where a face
+        is read more than once, the zooms (the same files read differently give other results)."""
         base = "emotion-mobilenetv2-ferplus" + ("-int8" if self.metadata.get("weights_storage") == "int8" else "")
         sha = str(self.metadata.get("sha256", ""))[:12]
         if not sha:
             return base
         routing = self.metadata.get("routing")
-        if isinstance(routing, dict) and self.gate is not None:
-            return f"{base}@{sha}+{str(routing.get('calls_sha256', ''))[:12]}"
-        return f"{base}@{sha}"
+        routed = isinstance(routing, dict) and self.gate is not None
+        name = f"{base}@{sha}"
+        if routed and isinstance(routing, dict):
+            name += f"+{str(routing.get('calls_sha256', ''))[:12]}"
+        readings = [self.framings, self.calls_framings] if routed else [self.framings]
+        if any(framings != AS_TRAINED for framings in readings):
+            name += "~zooms" + "+".join(",".join(f"{z:g}" for z in framings) for framings in readings)
+        return name
 
     def preprocess(self, faces: Sequence[np.ndarray]) -> np.ndarray:
         """Crops of any size, gray (H, W) or BGR (H, W, 3) / BGRA (H, W, 4) -> (N, 48, 48, 1) float32."""

@@ -79,6 +79,10 @@ def test_each_network_of_a_pair_reads_at_the_framings_its_own_metadata_names(tmp
     assert alone.framings == (0.92, 1.0, 1.08)
     forced = EmotionClassifier.load(tmp_path / "emotion.onnx", framings=(1.0,))
     assert (forced.framings, forced.calls_framings) == ((1.0,), (1.0,))
+    # Read differently, the same files give other results: the name an analysis records says so.
+    assert pair.name == forced.name + "~zooms0.92,1,1.08+1,1.04"
+    assert alone.name.endswith("~zooms0.92,1,1.08") and "+" not in alone.name
+    assert "~" not in EmotionClassifier.load().name  # the shipped pair reads each face once
     noisy = [f[:, :, 0].astype(np.uint8) for f in _faces(8, seed=3)]
     faces = _valid_crops(ferplus_dir, 24) + noisy
     degraded = pair.degraded(faces)
