@@ -175,11 +175,10 @@ class EmotionClassifier:
         if not sha:
             return base
         routing = self.metadata.get("routing")
-        routed = isinstance(routing, dict) and self.gate is not None
-        name = f"{base}@{sha}"
-        if routed and isinstance(routing, dict):
+        name, readings = f"{base}@{sha}", [self.framings]
+        if isinstance(routing, dict) and self.gate is not None:
             name += f"+{str(routing.get('calls_sha256', ''))[:12]}"
-        readings = [self.framings, self.calls_framings] if routed else [self.framings]
+            readings.append(self.calls_framings)
         if any(framings != AS_TRAINED for framings in readings):
             name += "~zooms" + "+".join(",".join(f"{z:g}" for z in framings) for framings in readings)
         return name

@@ -29,7 +29,7 @@ from ml.training.model_files import write_json
 
 CANDIDATES: tuple[tuple[float, ...], ...] = (AS_TRAINED, (0.96, 1.0, 1.04), (0.92, 1.0, 1.08))
 # A dearer candidate must beat a cheaper one by more than this mean accuracy (0.1 point: about
-# 34 of Valid's 3,400 faces in one of the ten conditions), or the cheaper one is kept.
+# 32 of Valid's 3,199 majority-labelled faces in one of the ten conditions), or the cheaper one is kept.
 MIN_GAIN = 0.001
 
 # Per network, per condition, per zoom: Valid probabilities.
@@ -100,9 +100,8 @@ def fit_framings(model: Path, data: Path) -> dict[str, object]:
     if isinstance(routing, dict):
         paths["calls"] = read_calls_network(model, metadata)[0]
         gate = QualityGate.from_json(routing["gate"])
-        # The gate judges the face as served: the crop resized to the network's input.
-        sizing = EmotionClassifier.load(model, routed=False)
-        to_calls = {c: gate.degraded(sizing.preprocess(list(x))[..., 0]) for c, x in conditions.items()}
+        # Valid's faces are already the networks' 48x48 input: the gate reads them as its fit did.
+        to_calls = {c: gate.degraded(x) for c, x in conditions.items()}
     scored = score_candidates(labels, read_at_zooms(paths, conditions), to_calls)
     best = best_of(scored)
     figures: dict[str, object] = {

@@ -66,21 +66,26 @@ def _bias_after(graph: object, output: str, constants: dict[str, np.ndarray]) ->
     return (scale if scale is not None else np.ones_like(shift)), shift
 
 
-def _member_of(text: str) -> str | None:
-    match = _MEMBER_SCOPE.search(text)
-    return match.group(0) if match else None
+def _member_of(node: NodeProto) -> str | None:
+    """The ensemble member scope (``/member_N_1/``) of a Conv or MatMul: its weight's, where the
+    weight's name has one (the export merges computations the members share, such as their
+    identical preprocessing, so a member's first convolution may carry another member's node
+    name), else its node's."""
+    for text in (node.input[1], node.name):
+        match = _MEMBER_SCOPE.search(text)
+        if match:
+            return match.group(0)
+    return None
 
 
 def _resolve_convs(graph: GraphProto, conv_layers: list[str]) -> list[tuple[NodeProto, str, str | None]]:
     """Each Conv node of the graph with the Keras layer it computes and the ensemble member scope
     (``/member_N_1/``) it belongs to, if any.
 
-    tf2onnx keeps the Keras scope in node and constant names where it can: the weight's name
-    decides where it has one (the export merges computations the members share, such as their
-    identical preprocessing, so a member's first convolution may carry another member's node
-    name), else the node's. A folded weight (``const_fold_opt__N``, a depthwise kernel reshaped at
-    export) on a node renamed ``Conv__N`` has neither: such a convolution is the layer that follows,
-    in the backbone's order, the convolution that feeds it, and belongs to that one's member."""
+    tf2onnx keeps the Keras scope in node and constant names where it can. A folded weight
+    (``const_fold_opt__N``, a depthwise kernel reshaped at export) on a node renamed ``Conv__N``
+    has neither: such a convolution is the layer that follows, in the backbone's order, the
+    convolution that feeds it, and belongs to that one's member."""
     producers = {output: node for node in graph.node for output in node.output}
     following = dict(itertools.pairwise(conv_layers))
     resolved: dict[str, tuple[str, str | None]] = {}  # Conv node name -> (layer, member scope)
@@ -88,9 +93,8 @@ def _resolve_convs(graph: GraphProto, conv_layers: list[str]) -> list[tuple[Node
     for node in graph.node:
         if node.op_type != "Conv":
             continue
-        weight = node.input[1]
-        match = _LAYER.search(node.name) or _LAYER.search(weight)
-        member = _member_of(weight) or _member_of(node.name)
+        match = _LAYER.search(node.name) or _LAYER.search(node.input[1])
+        member = _member_of(node)
         if match is not None:
             layer = match.group(1)
         else:
@@ -164,9 +168,7 @@ def load_onnx_weights(model: keras.Model, onnx_path: Path, member: int | None = 
     matmul = next(
         n
         for n in graph.node
-        if n.op_type == "MatMul"
-        and "emotion_logits" in n.name
-        and (scope is None or (_member_of(n.input[1]) or _member_of(n.name)) == scope)
+        if n.op_type == "MatMul" and "emotion_logits" in n.name and (scope is None or _member_of(n) == scope)
     )
     add = next(n for n in graph.node if n.op_type == "Add" and n.input[0] == matmul.output[0])
     model.get_layer("emotion_logits").set_weights(
