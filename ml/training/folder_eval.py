@@ -12,6 +12,7 @@ first (the same code a video frame takes), and an image where no face is found c
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -63,7 +64,20 @@ def labelled_images(root: Path) -> list[tuple[Path, int]]:
     return items
 
 
-def evaluate_folder(
+@dataclass(frozen=True)
+class FolderReading:
+    """Every image of a folder as the classifier read it; ``predicted`` is -1 where no face was
+    found or the image could not be read."""
+
+    paths: list[Path]
+    labels: np.ndarray
+    probs: np.ndarray
+    predicted: np.ndarray
+    unreadable: int
+    crops: list[np.ndarray | None] | None = None  # with keep_crops: what the classifier read, per image
+
+
+def read_folder(
     classifier: Classifier,
     root: Path,
     *,
@@ -71,13 +85,15 @@ def evaluate_folder(
     detector: str = "haar",
     yunet_model: str | os.PathLike[str] | None = None,
     batch_size: int = 128,
-) -> Report:
+    keep_crops: bool = False,
+) -> FolderReading:
     items = labelled_images(root)
     face_detector = make_detector(detector, yunet_model=yunet_model) if detect else None
     labels = np.array([label for _, label in items], np.int64)
     predicted = np.full(len(items), -1, np.int64)
     probs = np.zeros((len(items), len(EMOTIONS)), np.float32)
     unreadable = 0
+    kept: list[np.ndarray | None] = [None] * len(items)
     for start in range(0, len(items), batch_size):
         crops, index = [], []
         for i in range(start, min(start + batch_size, len(items))):
@@ -93,17 +109,36 @@ def evaluate_folder(
                 image = crop_face(image, box)
             crops.append(image)
             index.append(i)
+            if keep_crops:
+                kept[i] = image
         if crops:
             batch = classifier.predict(crops)
             probs[index] = batch
             predicted[index] = batch.argmax(axis=1)
-    metrics = classification_metrics(probs, labels, predicted=predicted)
+    return FolderReading(
+        [path for path, _ in items], labels, probs, predicted, unreadable, kept if keep_crops else None
+    )
+
+
+def evaluate_folder(
+    classifier: Classifier,
+    root: Path,
+    *,
+    detect: bool = False,
+    detector: str = "haar",
+    yunet_model: str | os.PathLike[str] | None = None,
+    batch_size: int = 128,
+) -> Report:
+    read = read_folder(
+        classifier, root, detect=detect, detector=detector, yunet_model=yunet_model, batch_size=batch_size
+    )
+    metrics = classification_metrics(read.probs, read.labels, predicted=read.predicted)
     result: Report = {
         "dataset": f"{root} ({'faces detected by ' + detector if detect else 'images as face crops'})",
         **metrics,
     }
     if detect:
-        result["no_face"] = int((predicted < 0).sum()) - unreadable
-    if unreadable:
-        result["unreadable"] = unreadable
+        result["no_face"] = int((read.predicted < 0).sum()) - read.unreadable
+    if read.unreadable:
+        result["unreadable"] = read.unreadable
     return result
