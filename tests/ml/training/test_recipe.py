@@ -16,7 +16,7 @@ from ml.training.augment import make_augmenter, make_stages, mixup
 from ml.training.distill import Teacher, mixed_targets
 from ml.training.from_onnx import load_onnx_weights
 from ml.training.model import build_emotion_model
-from ml.training.train import TrainConfig, batch_transform, class_weights
+from ml.training.train import TrainConfig, batch_transform, class_weights, discount_neutral
 
 
 def test_weights_recovered_from_the_export_compute_the_shipped_function(ferplus_dir: Path) -> None:
@@ -68,6 +68,21 @@ def test_class_weights_keep_the_average_face_at_one_and_favour_rare_classes() ->
     assert weights[7] > weights[1] > weights[0]
     assert weights[7] / weights[0] == pytest.approx((70 / 5) ** 0.5, rel=1e-3)
     np.testing.assert_allclose(class_weights(targets, 0.0)[[0, 1, 7]], 1.0, atol=1e-6)
+
+
+def test_discounted_neutral_votes_lean_subtle_faces_to_their_emotion() -> None:
+    targets = np.zeros((3, 8), np.float32)
+    targets[0, [0, 4]] = (0.6, 0.4)  # 6 neutral, 4 anger: a subtle expression
+    targets[1, 0] = 1.0  # nobody saw an emotion
+    targets[2, [1, 2]] = (0.7, 0.3)  # no neutral vote
+    discounted = discount_neutral(targets, 0.5)
+    np.testing.assert_allclose(discounted.sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(discounted[0, [0, 4]], (3 / 7, 4 / 7), atol=1e-6)
+    assert discounted[0].argmax() == 4 and targets[0].argmax() == 0
+    np.testing.assert_allclose(discounted[1:], targets[1:], atol=1e-6)
+    assert discount_neutral(targets, 1.0) is targets
+    with pytest.raises(ValueError, match="> 0"):
+        discount_neutral(targets, 0.0)
 
 
 def test_teacher_gives_the_exports_untempered_distribution(ferplus_dir: Path) -> None:
