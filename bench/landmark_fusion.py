@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ml.classifier import EmotionClassifier
-from ml.identity import _model_dir
+from ml.identity import dlib_model_dir
 from ml.training.data import load_split, majority_faces, soft_labels, trainable_mask
 from ml.training.folder_eval import read_folder
 
@@ -41,7 +41,7 @@ WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
 def landmarks(faces: list[np.ndarray]) -> np.ndarray:
     import dlib
 
-    predictor = dlib.shape_predictor(str(_model_dir() / "shape_predictor_68_face_landmarks.dat"))
+    predictor = dlib.shape_predictor(str(dlib_model_dir() / "shape_predictor_68_face_landmarks.dat"))
     out = np.zeros((len(faces), 68, 2), np.float64)
     whole = dlib.rectangle(0, 0, SIZE, SIZE)
     for i, face in enumerate(faces):

@@ -38,7 +38,7 @@ def _load() -> tuple[object, object]:
         if _models is None:
             import dlib
 
-            models = _model_dir()
+            models = dlib_model_dir()
             _models = (
                 dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat")),
                 dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat")),
@@ -46,7 +46,7 @@ def _load() -> tuple[object, object]:
         return _models
 
 
-def _model_dir() -> Path:
+def dlib_model_dir() -> Path:
     """The model files of the ``face-recognition-models`` package, found without importing it:
     its ``__init__`` needs ``pkg_resources``, which Python 3.12+ environments no longer carry."""
     spec = importlib.util.find_spec("face_recognition_models")
