@@ -1,12 +1,14 @@
-"""What ships: requirements.lock (what the image installs and pip-audit checks) agrees with
-pyproject.toml, and the image and compose file never run the service as root. Docker itself is
-not run here; these read the files."""
+"""What ships: requirements.lock (what the image installs and pip-audit checks) and
+requirements-train.lock (training's toolchain) agree with pyproject.toml, and the image and
+compose file never run the service as root. Docker itself is not run here; these read the files."""
 
 from __future__ import annotations
 
 import re
 import tomllib
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -15,15 +17,13 @@ def _name(requirement: str) -> str:
     return re.split(r"[\[=<>~! ;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
 
 
-def test_lock_pins_every_service_dependency_at_the_pyproject_version() -> None:
+@pytest.mark.parametrize(("lock", "extra"), [("requirements.lock", "s3"), ("requirements-train.lock", "train")])
+def test_lock_pins_every_dependency_at_the_pyproject_version(lock: str, extra: str) -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    wanted = [*project["dependencies"], *project["optional-dependencies"]["s3"]]
-    locked = {
-        _name(line): line.split("==", 1)[1].strip()
-        for line in (REPO / "requirements.lock").read_text().splitlines()
-        if line and not line.startswith("#")
-    }
-    assert all("==" in line for line in (REPO / "requirements.lock").read_text().splitlines() if line[:1].isalnum())
+    wanted = [*project["dependencies"], *project["optional-dependencies"][extra]]
+    lines = (REPO / lock).read_text().splitlines()
+    locked = {_name(line): line.split("==", 1)[1].strip() for line in lines if line and not line.startswith("#")}
+    assert all("==" in line for line in lines if line[:1].isalnum())
     for requirement in wanted:
         version = requirement.split("==", 1)[1].strip()
         assert locked.get(_name(requirement)) == version, requirement

@@ -68,6 +68,23 @@ def store_weights_as_fp16(proto: onnx.ModelProto) -> None:
     graph.node.extend(casts + nodes)
 
 
+TOOLCHAIN = ("tensorflow-cpu", "keras", "tf2onnx", "onnx", "protobuf", "numpy")
+
+
+def toolchain_versions() -> dict[str, str]:
+    """The versions that shape an export's graph (node names, folded constants), recorded in its
+    metadata: requirements-train.lock pins them so that a retrained export can match."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in TOOLCHAIN:
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
 def export_onnx(
     model: keras.Model,
     out_dir: Path,
@@ -93,6 +110,7 @@ def export_onnx(
         "temperature": temperature,
         "flip_tta": flip_tta,
         "weights_storage": "float16" if fp16_weights else "float32",
+        "toolchain": toolchain_versions(),
         **metadata,
     }
     write_model(proto, onnx_path, meta)

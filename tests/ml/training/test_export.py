@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("tensorflow")
-pytest.importorskip("tf2onnx")
+tf2onnx = pytest.importorskip("tf2onnx")
 
 from ml.classifier import EmotionClassifier
-from ml.training.export import export_onnx, parity_gap, serving_function
+from ml.training.export import TOOLCHAIN, export_onnx, parity_gap, serving_function
 from ml.training.model import build_emotion_model
 
 
@@ -24,6 +24,7 @@ def test_export_reload_parity(tmp_path: Path, flip_tta: bool, fp16_weights: bool
     )
     meta = json.loads((tmp_path / "emotion.json").read_text())
     assert meta["temperature"] == 1.7 and meta["flip_tta"] is flip_tta and len(meta["sha256"]) == 64
+    assert meta["toolchain"]["tf2onnx"] == tf2onnx.__version__ and set(meta["toolchain"]) == set(TOOLCHAIN)
 
     faces = np.random.default_rng(0).integers(0, 256, (12, 48, 48, 1)).astype(np.float32)
     assert parity_gap(model, onnx_path, faces, temperature=1.7, flip_tta=flip_tta) < tolerance
