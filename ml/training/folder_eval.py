@@ -110,7 +110,7 @@ def read_folder(
             crops.append(image)
             index.append(i)
             if keep_crops:
-                kept[i] = image
+                kept[i] = image.copy()  # a crop is a view: the copy lets the whole photo go
         if crops:
             batch = classifier.predict(crops)
             probs[index] = batch
