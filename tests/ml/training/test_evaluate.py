@@ -18,7 +18,7 @@ from ml.classifier import EmotionClassifier
 from ml.training.data import load_split, majority_labels
 from ml.training.degrade import CONDITIONS, degrade
 from ml.training.evaluate import evaluate_degraded
-from ml.training.folder_eval import class_of, evaluate_folder
+from ml.training.folder_eval import class_of, evaluate_folder, read_folder
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -130,6 +130,24 @@ def test_detect_finds_faces_in_full_photos_and_counts_a_faceless_photo_wrong(
     assert metrics["confusion_matrix"]["columns"][-1] == "no_face"
     assert metrics["confusion_matrix"]["counts"][0][-1] == 1
     assert metrics["accuracy"] in (0.0, 0.5)  # the faceless photo can never be right
+
+
+def test_folder_reading_keeps_each_photos_crop_where_a_face_was_found(
+    classifier: EmotionClassifier, videos_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "happy"
+    folder.mkdir()
+    with av.open(str(videos_dir / "retalking_face_1.mp4")) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
+    cv2.imwrite(str(folder / "a_photo.png"), frame)
+    cv2.imwrite(str(folder / "b_wall.png"), np.full((360, 480, 3), 128, np.uint8))
+    read = read_folder(classifier, tmp_path, detect=True, keep_crops=True)
+    assert [p.name for p in read.paths] == ["a_photo.png", "b_wall.png"]
+    assert read.crops is not None and read.crops[1] is None and read.predicted[1] == -1
+    crop = read.crops[0]
+    assert crop is not None and crop.base is None and 0 < crop.shape[0] < frame.shape[0]
+    np.testing.assert_allclose(classifier.predict([crop])[0], read.probs[0], atol=1e-6)
+    assert read_folder(classifier, tmp_path, detect=True).crops is None
 
 
 def test_degradations_are_deterministic_and_change_the_face(ferplus_dir: Path) -> None:
