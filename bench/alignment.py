@@ -13,7 +13,9 @@ rotated by each angle; then, as the pipeline would:
 - ``haar``: the shipped default detector's box, the FER-framed crop (``ml.faces.crop_face``);
 - ``yunet``: YuNet's box, the same crop;
 - ``yunet aligned``: YuNet's box, the canvas rotated about the box centre so that the eye line is
-  level, the same crop.
+  level, the same crop;
+- ``haar, yunet on its misses``: Haar's crop, or YuNet's where Haar finds no face. Its accuracy on
+  the faces only YuNet finds says whether a fallback would add right readings or noise.
 
 A tile where the detector finds no central face counts as wrong; accuracy is also printed over
 the tiles found, where the two YuNet arms read the same faces, so their difference is the
@@ -40,7 +42,7 @@ from ml.training.data import load_split, majority_faces
 FERPLUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ferplus"
 TILE = 96
 ANGLES = (-20, -10, 0, 10, 20)
-ARMS = ("haar", "yunet", "yunet aligned")
+ARMS = ("haar", "yunet", "yunet aligned", "haar, yunet on its misses")
 
 
 def _central(boxes: list[Box]) -> Box | None:
@@ -77,14 +79,17 @@ def crops(faces: np.ndarray, angle: float) -> dict[str, list[np.ndarray | None]]
     for face in faces:
         canvas = _canvas(face, angle)
         box = _central(haar.detect(canvas, long_side=3 * TILE, min_fraction=0.1))
-        out["haar"].append(crop_face(canvas, box) if box is not None else None)
+        haar_crop = crop_face(canvas, box) if box is not None else None
+        out["haar"].append(haar_crop)
         found = _yunet(yunet, canvas)
         if found is None:
             out["yunet"].append(None)
             out["yunet aligned"].append(None)
+            out["haar, yunet on its misses"].append(haar_crop)
             continue
         box, tilt = found
         out["yunet"].append(crop_face(canvas, box))
+        out["haar, yunet on its misses"].append(haar_crop if haar_crop is not None else out["yunet"][-1])
         level = cv2.getRotationMatrix2D((box.x + box.w / 2, box.y + box.h / 2), tilt, 1.0)
         upright = cv2.warpAffine(
             canvas, level, canvas.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
@@ -121,12 +126,14 @@ def main() -> None:
         report[str(angle)] = {}
         for arm in ARMS:
             report[str(angle)][arm] = accuracy(classifier, read[arm], labels)
+        only_yunet = [y if h is None else None for h, y in zip(read["haar"], read["yunet"], strict=True)]
+        report[str(angle)]["yunet where haar misses"] = accuracy(classifier, only_yunet, labels)
         row = "  ".join(
             f"{arm} {v['accuracy']:.4f} (found {v['found']:.3f}, where found {v['accuracy_where_found']:.4f})"
             for arm, v in report[str(angle)].items()
         )
         print(f"rotation {angle:+3d} deg: {row}", flush=True)
-    means = {arm: float(np.mean([report[str(a)][arm]["accuracy"] for a in ANGLES])) for arm in ARMS}
+    means = {arm: round(float(np.mean([report[str(a)][arm]["accuracy"] for a in ANGLES])), 4) for arm in ARMS}
     print("mean over angles: " + "  ".join(f"{arm} {v:.4f}" for arm, v in means.items()))
     if args.json:
         args.json.write_text(json.dumps({"faces": len(faces), "angles": report, "mean": means}, indent=2) + "\n")

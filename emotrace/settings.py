@@ -67,8 +67,10 @@ class Settings(BaseSettings):
     max_sample_fps: PositiveFloat = 10.0
     default_fps: PositiveFloat = 2.0
     chunk_seconds: PositiveFloat = Field(60.0, description="~6 s of work at 10x real time: cheap to redo")
-    detector: Literal["haar", "yunet"] | None = Field(
-        None, description="face detector; default: haar for faces=subject jobs, yunet (shipped) for faces=all"
+    detector: Literal["haar", "yunet", "haar+yunet"] | None = Field(
+        None,
+        description="face detector; default: haar for faces=subject jobs, yunet (shipped) for faces=all; "
+        "haar+yunet runs YuNet where Haar finds no face",
     )
     yunet_model: Path | None = Field(None, description="another YuNet ONNX file than the shipped one")
 

@@ -160,13 +160,37 @@ class YuNetDetector:
         ]
 
 
+class HaarYuNetDetector(HaarDetector):
+    """Haar, and YuNet on a frame where Haar finds no face: Haar's output wherever it finds one,
+    and the tilted, dim or small faces it misses found too (bench/detectors.py: recall 0.973 to
+    1.000 on the shared clips at about Haar's cost; bench/alignment.py: FER tiles tilted 20 degrees
+    found 0.66-0.70 of the time instead of 0.24-0.30, and read as accurately as Haar's finds)."""
+
+    name = "haar+yunet"
+
+    def __init__(self, yunet_model: str | os.PathLike[str] = YUNET_MODEL) -> None:
+        super().__init__()
+        self._fallback = YuNetDetector(yunet_model)
+
+    def detect(
+        self, image: np.ndarray, *, long_side: int = DETECT_LONG_SIDE, min_fraction: float = MIN_FACE_FRACTION
+    ) -> list[Box]:
+        found = super().detect(image, long_side=long_side, min_fraction=min_fraction)
+        return found or self._fallback.detect(image, long_side=long_side, min_fraction=min_fraction)
+
+
+DETECTORS = ("haar", "yunet", "haar+yunet")
+
+
 def make_detector(name: str = "haar", *, yunet_model: str | os.PathLike[str] | None = None) -> FaceDetector:
     """``yunet_model`` replaces the shipped YuNet file (e.g. a newer release of the model)."""
     if name == "haar":
         return HaarDetector()
     if name == "yunet":
         return YuNetDetector(yunet_model or YUNET_MODEL)
-    raise ValueError(f"unknown face detector {name!r}; choose haar or yunet")
+    if name == "haar+yunet":
+        return HaarYuNetDetector(yunet_model or YUNET_MODEL)
+    raise ValueError(f"unknown face detector {name!r}; choose {', '.join(DETECTORS)}")
 
 
 class SubjectTracker:

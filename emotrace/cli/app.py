@@ -35,7 +35,11 @@ def analyze(
     csv_out: Path = typer.Option(None, "--csv", help="write per-frame emotions as CSV here"),
     report: Path = typer.Option(None, help="write a self-contained HTML report here"),
     transcript: Path = typer.Option(None, help="transcript to align: JSON segments, WebVTT or SRT"),
-    detector: str = typer.Option(None, help="face detector: haar | yunet (default: haar for subject, yunet for all)"),
+    detector: str = typer.Option(
+        None,
+        help="face detector: haar | yunet | haar+yunet (YuNet where Haar finds none); "
+        "default: haar for subject, yunet for all",
+    ),
     yunet_model: Path = typer.Option(
         None, envvar="EMOTRACE_YUNET_MODEL", help="another YuNet ONNX file than the shipped one"
     ),
@@ -161,8 +165,10 @@ def evaluate(
     anchor: str = typer.Option(None, help="score a reference model instead: fer-package"),
     split: str = typer.Option("test", help="FER+ split: test | valid | train"),
     detect: bool = typer.Option(False, "--detect", help="full photos: find the face with the pipeline's detector"),
-    detector: str = typer.Option("haar", help="face detector for --detect: haar | yunet"),
-    yunet_model: str = typer.Option(None, envvar="EMOTRACE_YUNET_MODEL", help="YuNet ONNX file (--detector yunet)"),
+    detector: str = typer.Option("haar", help="face detector for --detect: haar | yunet | haar+yunet"),
+    yunet_model: str = typer.Option(
+        None, envvar="EMOTRACE_YUNET_MODEL", help="YuNet ONNX file (--detector yunet or haar+yunet)"
+    ),
     degrade: bool = typer.Option(False, "--degrade", help="FER+ accuracy under call-like degradations"),
     json_out: str = typer.Option(None, "--json", help="write the metrics JSON here"),
 ) -> None:

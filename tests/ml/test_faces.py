@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -42,9 +43,9 @@ def yunet_model(shared_dir: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["haar", "yunet"])
+@pytest.mark.parametrize("name", ["haar", "yunet", "haar+yunet"])
 def test_detectors_find_the_talking_head(videos_dir: Path, name: str, request: pytest.FixtureRequest) -> None:
-    model = request.getfixturevalue("yunet_model") if name == "yunet" else None
+    model = request.getfixturevalue("yunet_model") if "yunet" in name else None
     detector = make_detector(name, yunet_model=model)
     assert detector.name == name
     for clip in TALKING_HEADS:
@@ -64,10 +65,25 @@ def test_detectors_agree_on_where_the_face_is(videos_dir: Path, yunet_model: Pat
     assert haar.iou(yunet) > 0.3
 
 
+def test_haar_with_yunet_keeps_haars_faces_and_finds_the_tilted_head_haar_misses(videos_dir: Path) -> None:
+    haar, both = make_detector("haar"), make_detector("haar+yunet")
+    assert both.name == "haar+yunet"
+    upright = _first_frames(videos_dir / "pyfeat_single_face.mp4", 1)[0]
+    assert haar.detect(upright) and both.detect(upright) == haar.detect(upright)
+    height, width = upright.shape[:2]
+    turn = cv2.getRotationMatrix2D((width / 2, height / 2), 35, 1.0)
+    tilted = cv2.warpAffine(upright, turn, (width, height), borderMode=cv2.BORDER_REPLICATE)
+    assert haar.detect(tilted) == []
+    found = both.detect(tilted)
+    assert found and found == make_detector("yunet").detect(tilted)
+    assert max(found, key=lambda b: b.w * b.h).iou(max(haar.detect(upright), key=lambda b: b.w * b.h)) > 0.3
+
+
 def test_no_face_in_an_empty_scene(videos_dir: Path) -> None:
     detector = make_detector("haar")
+    both = make_detector("haar+yunet")
     for image in _first_frames(videos_dir / "pyfeat_no_face.mp4", 4):
-        assert detector.detect(image) == []
+        assert detector.detect(image) == [] and both.detect(image) == []
     assert detector.detect(np.full((480, 640, 3), 128, np.uint8)) == []
 
 
@@ -88,6 +104,8 @@ def test_detector_configuration_errors(tmp_path: Path) -> None:
     assert make_detector("yunet").name == "yunet"  # the shipped model, nothing to configure
     with pytest.raises(FileNotFoundError):
         make_detector("yunet", yunet_model=tmp_path / "missing.onnx")
+    with pytest.raises(FileNotFoundError):
+        make_detector("haar+yunet", yunet_model=tmp_path / "missing.onnx")
     with pytest.raises(ValueError, match="unknown face detector"):
         make_detector("mtcnn")
 
