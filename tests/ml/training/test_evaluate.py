@@ -115,15 +115,21 @@ def test_evaluate_command_refuses_an_unknown_class_folder(tmp_path: Path) -> Non
     assert "not an emotion class" in done.stderr
 
 
-def test_detect_finds_faces_in_full_photos_and_counts_a_faceless_photo_wrong(
-    classifier: EmotionClassifier, videos_dir: Path, tmp_path: Path
-) -> None:
-    folder = tmp_path / "neutral"
+def _photo_and_wall(folder: Path, videos_dir: Path, suffix: str) -> np.ndarray:
+    """Writes ``a_photo`` (a talking head's first frame) and ``b_wall`` (no face) into ``folder``;
+    returns the photo."""
     folder.mkdir()
     with av.open(str(videos_dir / "retalking_face_1.mp4")) as container:
         frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
-    cv2.imwrite(str(folder / "photo.jpg"), frame)
-    cv2.imwrite(str(folder / "wall.jpg"), np.full((360, 480, 3), 128, np.uint8))
+    cv2.imwrite(str(folder / f"a_photo{suffix}"), frame)
+    cv2.imwrite(str(folder / f"b_wall{suffix}"), np.full((360, 480, 3), 128, np.uint8))
+    return frame
+
+
+def test_detect_finds_faces_in_full_photos_and_counts_a_faceless_photo_wrong(
+    classifier: EmotionClassifier, videos_dir: Path, tmp_path: Path
+) -> None:
+    _photo_and_wall(tmp_path / "neutral", videos_dir, ".jpg")
     metrics = evaluate_folder(classifier, tmp_path, detect=True)
     assert metrics["faces"] == 2
     assert metrics["no_face"] == 1
@@ -135,12 +141,7 @@ def test_detect_finds_faces_in_full_photos_and_counts_a_faceless_photo_wrong(
 def test_folder_reading_keeps_each_photos_crop_where_a_face_was_found(
     classifier: EmotionClassifier, videos_dir: Path, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "happy"
-    folder.mkdir()
-    with av.open(str(videos_dir / "retalking_face_1.mp4")) as container:
-        frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
-    cv2.imwrite(str(folder / "a_photo.png"), frame)
-    cv2.imwrite(str(folder / "b_wall.png"), np.full((360, 480, 3), 128, np.uint8))
+    frame = _photo_and_wall(tmp_path / "happy", videos_dir, ".png")
     read = read_folder(classifier, tmp_path, detect=True, keep_crops=True)
     assert [p.name for p in read.paths] == ["a_photo.png", "b_wall.png"]
     assert read.crops is not None and read.crops[1] is None and read.predicted[1] == -1
