@@ -14,8 +14,9 @@ rotated by each angle; then, as the pipeline would:
 - ``yunet``: YuNet's box, the same crop;
 - ``yunet aligned``: YuNet's box, the canvas rotated about the box centre so that the eye line is
   level, the same crop;
-- ``haar, yunet on its misses``: Haar's crop, or YuNet's where Haar finds no face. Its accuracy on
-  the faces only YuNet finds says whether a fallback would add right readings or noise.
+- ``haar, yunet on its misses``: the ``haar+yunet`` detector (``ml.faces.HaarYuNetDetector``:
+  Haar's faces, YuNet's where Haar finds none), the same crop. Its accuracy on the tiles Haar
+  alone misses says whether the fallback adds right readings or noise.
 
 A tile where the detector finds no central face counts as wrong; accuracy is also printed over
 the tiles found, where the two YuNet arms read the same faces, so their difference is the
@@ -36,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ml.classifier import EmotionClassifier
-from ml.faces import YUNET_MODEL, Box, HaarDetector, crop_face
+from ml.faces import YUNET_MODEL, Box, HaarDetector, HaarYuNetDetector, crop_face
 from ml.training.data import load_split, majority_faces
 
 FERPLUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ferplus"
@@ -73,23 +74,21 @@ def _yunet(detector: cv2.FaceDetectorYN, image: np.ndarray) -> tuple[Box, float]
 
 
 def crops(faces: np.ndarray, angle: float) -> dict[str, list[np.ndarray | None]]:
-    haar = HaarDetector()
+    haar, haar_yunet = HaarDetector(), HaarYuNetDetector()
     yunet = cv2.FaceDetectorYN.create(str(YUNET_MODEL), "", (320, 320), 0.7, 0.3, 50)
     out: dict[str, list[np.ndarray | None]] = {arm: [] for arm in ARMS}
     for face in faces:
         canvas = _canvas(face, angle)
-        box = _central(haar.detect(canvas, long_side=3 * TILE, min_fraction=0.1))
-        haar_crop = crop_face(canvas, box) if box is not None else None
-        out["haar"].append(haar_crop)
+        for arm, detector in (("haar", haar), ("haar, yunet on its misses", haar_yunet)):
+            box = _central(detector.detect(canvas, long_side=3 * TILE, min_fraction=0.1))
+            out[arm].append(crop_face(canvas, box) if box is not None else None)
         found = _yunet(yunet, canvas)
         if found is None:
             out["yunet"].append(None)
             out["yunet aligned"].append(None)
-            out["haar, yunet on its misses"].append(haar_crop)
             continue
         box, tilt = found
         out["yunet"].append(crop_face(canvas, box))
-        out["haar, yunet on its misses"].append(haar_crop if haar_crop is not None else out["yunet"][-1])
         level = cv2.getRotationMatrix2D((box.x + box.w / 2, box.y + box.h / 2), tilt, 1.0)
         upright = cv2.warpAffine(
             canvas, level, canvas.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
@@ -126,7 +125,8 @@ def main() -> None:
         report[str(angle)] = {}
         for arm in ARMS:
             report[str(angle)][arm] = accuracy(classifier, read[arm], labels)
-        only_yunet = [y if h is None else None for h, y in zip(read["haar"], read["yunet"], strict=True)]
+        fallback = read["haar, yunet on its misses"]
+        only_yunet = [both if alone is None else None for alone, both in zip(read["haar"], fallback, strict=True)]
         report[str(angle)]["yunet where haar misses"] = accuracy(classifier, only_yunet, labels)
         row = "  ".join(
             f"{arm} {v['accuracy']:.4f} (found {v['found']:.3f}, where found {v['accuracy_where_found']:.4f})"
